@@ -1,0 +1,3 @@
+from rchain.cli import main
+
+main()

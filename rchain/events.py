@@ -1,0 +1,153 @@
+"""Typed, versioned progress events: the only thing stages tell the outside world while they run.
+
+Each line of `stages/<stage>/events.jsonl` is one event:
+
+    {"kind": "progress", "v": 1, "t": 1764061234.5, "stage": "generate", ...fields}
+
+Stages emit aggregated snapshots a few times a second, never one event per token. Readers skip a
+torn last line, a line that does not parse, an unknown kind and a newer schema version: a newer
+rchain writing into an older console's run never breaks it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from rchain.records import JsonlAppender
+from rchain.secrets import Redactor
+
+SCHEMA_VERSION = 1
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
+    v: int = SCHEMA_VERSION
+    #: Unix time the event was emitted; filled in by the writer.
+    t: float = 0.0
+    #: Stage id (`generate`, `train:MathR-Distill-7B`); filled in by the writer.
+    stage: str = ""
+
+
+class StageStarted(Event, frozen=True, kw_only=True, tag="stage_started"):
+    pid: int
+
+
+class StageFinished(Event, frozen=True, kw_only=True, tag="stage_finished"):
+    status: Literal["done", "failed", "stopped"]
+    exit_code: int
+    reason: str = ""
+
+
+class Message(Event, frozen=True, kw_only=True, tag="message"):
+    """A line worth showing a person (a warning, a pre-flight result, a milestone)."""
+
+    level: Literal["info", "warning", "error"] = "info"
+    text: str
+
+
+class Progress(Event, frozen=True, kw_only=True, tag="progress"):
+    """Generic progress of a stage that has no richer event kind of its own."""
+
+    done: int
+    total: int | None = None
+    unit: str = "items"
+    note: str = ""
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (StageStarted, StageFinished, Message, Progress)
+AnyEvent = StageStarted | StageFinished | Message | Progress
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(AnyEvent)
+
+
+def encode_event(event: Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode_event(line: bytes) -> Event | None:
+    """The event on a line, or None for a line a reader must skip."""
+    try:
+        event = _decoder.decode(line)
+    except msgspec.DecodeError:  # not JSON, unknown kind, wrong fields
+        return None
+    return event if event.v <= SCHEMA_VERSION else None
+
+
+class EventWriter:
+    """Appends events of one stage; stamps time and stage id; masks secrets."""
+
+    def __init__(
+        self,
+        path: Path,
+        stage: str,
+        *,
+        redactor: Redactor | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._out = JsonlAppender(path)
+        self._stage = stage
+        self._redactor = redactor or Redactor(())
+        self._clock = clock
+
+    def emit(self, event: Event) -> Event:
+        event = msgspec.structs.replace(event, t=event.t or self._clock(), stage=self._stage)
+        self._out.append(self._redactor.bytes(encode_event(event)))
+        return event
+
+    def close(self) -> None:
+        self._out.close()
+
+
+class EventFollower:
+    """`tail -f` for an events file: yields each complete new line once.
+
+    Survives the file not existing yet, being truncated (starts again from the top) and being
+    replaced (rotation: a new inode is read from its start). A partial last line stays buffered
+    until its newline arrives; if it never does, it is never yielded.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._inode: int | None = None
+        self._offset = 0
+        self._partial = b""
+        #: Lines that could not be decoded (torn in the middle, unknown kinds, newer versions).
+        self.skipped = 0
+
+    def poll(self) -> list[Event]:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return []
+        if st.st_ino != self._inode or st.st_size < self._offset:
+            self._inode, self._offset, self._partial = st.st_ino, 0, b""
+        if st.st_size == self._offset:
+            return []
+        with open(self.path, "rb") as fh:
+            fh.seek(self._offset)
+            chunk = fh.read(st.st_size - self._offset)
+        self._offset += len(chunk)
+        data = self._partial + chunk
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        events = []
+        for line in lines:
+            if not line.strip():
+                continue
+            event = decode_event(line)
+            if event is None:
+                self.skipped += 1
+            else:
+                events.append(event)
+        return events
+
+
+def read_events(path: Path) -> list[Event]:
+    """Every complete, readable event in a file."""
+    return EventFollower(path).poll()

@@ -1,0 +1,1 @@
+"""rchain-console: the Textual operator console. The only package that imports Textual."""

@@ -1,0 +1,45 @@
+"""Stage functions for tests: started by the real supervisor in real child processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from rchain.stages import StageContext
+
+
+def sleep_stage(ctx: StageContext) -> None:
+    """Runs 60 s, reporting progress each second; a stop signal ends it."""
+    seconds = int(os.environ.get("RCHAIN_TEST_SLEEP_S", "60"))
+    for i in range(seconds):
+        ctx.progress(i, seconds, unit="s")
+        time.sleep(1)
+    ctx.progress(seconds, seconds, unit="s")
+
+
+def stubborn_stage(ctx: StageContext) -> None:
+    """Ignores SIGTERM and SIGINT, so only SIGKILL ends it."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    print("ignoring SIGTERM", flush=True)
+    while True:
+        time.sleep(0.1)
+
+
+def failing_stage(ctx: StageContext) -> None:
+    print("about to fail", flush=True)
+    raise RuntimeError("the teacher returned nonsense")
+
+
+def quick_stage(ctx: StageContext) -> None:
+    ctx.message("hello from the quick stage")
+    ctx.progress(3, 3)
+
+
+def leaky_stage(ctx: StageContext) -> None:
+    """Tries hard to leak the key it was given into the run directory."""
+    key = os.environ["RCHAIN_TEST_SECRET"]
+    print(f"calling the API with {key}", flush=True)
+    ctx.message(f"using key {key}")
+    raise RuntimeError(f"request failed with key={key}")
