@@ -33,6 +33,7 @@ Exit codes:
   130  interrupted (running stages were stopped)
 """
 PLAIN_PROGRESS_EVERY_S = 30.0
+PASSED_THROUGH_CODES = {ExitCode.USAGE, ExitCode.NOT_FOUND, ExitCode.CONFLICT, ExitCode.NOT_BUILT}
 ENTRY_OPTION = click.option(
     "--entry",
     default=None,
@@ -278,6 +279,59 @@ def logs(target: Path, stage: str, follow: bool, lines: int) -> None:
         _stream_file(path, offset, lambda: follow and Supervisor(tgt.run).is_active(stage))
 
 
+@cli.command("teacher-server")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, help="0 picks a free port (printed).")
+@click.option("--rate", default=0.0, help="Tokens/s per stream; 0 = unpaced.")
+@click.option("--reasoning-tokens", default=60, show_default=True, help="Mean reasoning length.")
+@click.option("--problems", "problems", multiple=True, type=click.Path(exists=True, path_type=Path), help="JSONL with problem and solution/answer: the answers it knows.")
+@click.option("--error-rate", "error_rates", multiple=True, metavar="MODEL=P", help="Wrong-answer rate of a model (repeatable).")
+@click.option("--default-error-rate", default=0.1, show_default=True)
+@click.option("--fault", "faults", multiple=True, metavar="KIND=P", help="Inject a fault with probability P: 429, 500, drop, empty, slow, length, think_in_content.")
+@click.option("--retry-after", default=1.0, show_default=True, help="Retry-After seconds sent with a 429.")
+@click.option("--slow-first-byte", default=2.0, show_default=True, help="Delay of the `slow` fault.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--api-key-env", default="", help="Require the key held by this environment variable.")
+def teacher_server(host, port, rate, reasoning_tokens, problems, error_rates, default_error_rate, faults, retry_after, slow_first_byte, seed, api_key_env) -> None:
+    """A local OpenAI-compatible teacher streaming R1-style replies (demo, tests, benchmarks)."""
+    import asyncio
+    import os
+
+    from rchain.demo.teacher_server import FAULTS, ServerOptions, serve
+    from rchain.errors import UsageError
+
+    def pairs(values: tuple[str, ...], what: str, allowed: tuple[str, ...] | None = None) -> dict[str, float]:
+        out = {}
+        for value in values:
+            key, sep, number = value.partition("=")
+            try:
+                out[key] = float(number)
+            except ValueError:
+                raise UsageError(f"{what} expects NAME=PROBABILITY, got {value!r}") from None
+            if not sep or (allowed and key not in allowed):
+                raise UsageError(f"{what}: unknown name {key!r}" + (f"; expected one of {', '.join(allowed)}" if allowed else ""))
+        return out
+
+    options = ServerOptions(
+        host=host,
+        port=port,
+        rate=rate,
+        reasoning_tokens=reasoning_tokens,
+        error_rates=pairs(error_rates, "--error-rate"),
+        default_error_rate=default_error_rate,
+        faults=pairs(faults, "--fault", FAULTS),
+        retry_after_s=retry_after,
+        slow_first_byte_s=slow_first_byte,
+        problems=list(problems),
+        seed=seed,
+        api_key=os.environ.get(api_key_env) if api_key_env else None,
+    )
+    try:
+        asyncio.run(serve(options))
+    except KeyboardInterrupt:
+        pass
+
+
 # ---------------------------------------------------------------------------------------------
 # Helpers
 
@@ -344,11 +398,11 @@ def _run_stages(
         supervisor.wait(stage_id)
         view = target.watcher().snapshot().stage(stage_id)
         if view.status != "done":
-            from rchain.errors import ExitCode as Codes
-
             error = StageFailed(f"stage {stage_id} {view.status}: {view.reason or 'no reason recorded'}", hint=f"rchain logs {run_dir.root} {stage_id}")
-            if view.exit_code == Codes.NOT_BUILT:
-                error.exit_code = Codes.NOT_BUILT
+            # A stage that failed on bad config, a missing file, a conflict or a stub says so
+            # through its exit code; pass it on.
+            if view.exit_code in PASSED_THROUGH_CODES:
+                error.exit_code = ExitCode(view.exit_code)
             raise error
 
 

@@ -64,6 +64,8 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Teacher and variant names become file names and stage ids (`train:<variant>`).
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
 def _resolve_path(value: str, info: ValidationInfo) -> str:
@@ -169,7 +171,7 @@ class Prices(_Section):
 
 
 class Teacher(_Section):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, pattern=NAME_PATTERN)
     """Name of the dataset this teacher produces (e.g. MathR); names its raw/clean files."""
     model: str = Field(min_length=1)
     """Model id sent to the API (e.g. deepseek-reasoner)."""
@@ -189,6 +191,12 @@ class Teacher(_Section):
     """Per-request timeout; long enough for a 30k-token reply."""
     max_attempts: int = Field(default=6, ge=1)
     """Attempts per request before it is recorded as failed (retried on the next resume)."""
+    retry_base_s: float = Field(default=1.0, gt=0.0)
+    """First retry waits up to this long; each further one doubles it (with full jitter)."""
+    retry_max_s: float = Field(default=60.0, gt=0.0)
+    """Longest wait between two attempts (a Retry-After header wins)."""
+    stall_timeout_s: float = Field(default=300.0, gt=0.0)
+    """A stream that sends nothing for this long is dropped and retried."""
     generation: GenerationParams = GenerationParams()
     """Sampling parameters."""
     prices: Prices = Prices()
@@ -219,7 +227,7 @@ class FilterSection(_Section):
 
 
 class Variant(_Section):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, pattern=NAME_PATTERN)
     """Name of the trained model (e.g. MathR-Distill-7B)."""
     teacher: str = Field(min_length=1)
     """Teacher whose clean subset this variant trains on."""
@@ -431,6 +439,8 @@ def describe_errors(exc: ValidationError, data: Any) -> list[str]:
             lines.append(f"{key} must be one of {ctx.get('expected')}, got {_show(value)}")
         elif kind == "too_short" and isinstance(value, str):
             lines.append(f"{key} must not be empty")
+        elif kind == "string_pattern_mismatch":
+            lines.append(f"{key} may hold only letters, digits, '.', '_' and '-', got {_show(value)}")
         elif kind in _TYPES:
             lines.append(f"{key} must be {_TYPES[kind]}, got {_show(value)}")
         else:

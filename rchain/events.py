@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import msgspec
 
@@ -26,6 +26,10 @@ SCHEMA_VERSION = 1
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
+    #: Snapshot events name the field that says what they are a snapshot of (a teacher, a
+    #: variant): the fold keeps the latest one per (kind, that field).
+    topic_field: ClassVar[str | None] = None
+
     v: int = SCHEMA_VERSION
     #: Unix time the event was emitted; filled in by the writer.
     t: float = 0.0
@@ -59,8 +63,47 @@ class Progress(Event, frozen=True, kw_only=True, tag="progress"):
     note: str = ""
 
 
-EVENT_TYPES: tuple[type[Event], ...] = (StageStarted, StageFinished, Message, Progress)
-AnyEvent = StageStarted | StageFinished | Message | Progress
+class GenerateProgress(Event, frozen=True, kw_only=True, tag="generate_progress"):
+    """A snapshot of one teacher's generation, emitted a few times a second."""
+
+    topic_field: ClassVar[str | None] = "teacher"
+
+    teacher: str
+    #: Replies finished (including those found on disk when the stage resumed).
+    done: int
+    total: int
+    #: Replies that failed after their last attempt (retried on the next resume).
+    failed: int = 0
+    resumed: int = 0
+    in_flight: int = 0
+    concurrency_limit: int = 0
+    cooling_down: bool = False
+    #: Retries so far, by cause (http_429, http_5xx, dropped_stream, empty_body, stalled, ...).
+    retries: dict[str, int] = {}
+    requests_per_min: float = 0.0
+    reasoning_tokens_per_s: float = 0.0
+    answer_tokens_per_s: float = 0.0
+    latency_p50_s: float | None = None
+    latency_p95_s: float | None = None
+    eta_s: float | None = None
+    cost_usd: float = 0.0
+    projected_cost_usd: float | None = None
+    #: Replies that hit max_tokens (finish_reason length); kept and marked.
+    truncated: int = 0
+    #: Replies kept with a mark: empty reasoning or empty answer.
+    flagged: int = 0
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (StageStarted, StageFinished, Message, Progress, GenerateProgress)
+AnyEvent = StageStarted | StageFinished | Message | Progress | GenerateProgress
+
+
+def topic(event: Event) -> str | None:
+    """`generate_progress:MathR` for snapshot events; None for the others."""
+    if event.topic_field is None:
+        return None
+    kind = type(event).__struct_config__.tag
+    return f"{kind}:{getattr(event, event.topic_field)}"
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(AnyEvent)

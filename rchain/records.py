@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+import msgspec
+
 from rchain.errors import DataError
 
 
@@ -96,3 +98,85 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, object]]:
             yield lineno, orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise DataError(f"{path}:{lineno}: malformed JSON line: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Record types
+
+
+class ChatMessage(msgspec.Struct, frozen=True):
+    role: str
+    content: str
+
+
+class GenerationConfig(msgspec.Struct, frozen=True):
+    temperature: float
+    top_p: float
+    max_tokens: int
+
+
+class TokenUsage(msgspec.Struct, frozen=True, kw_only=True):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    cache_hit_tokens: int = 0
+    #: False when the server reported no usage and the counts are chunk counts.
+    reported: bool = True
+
+
+class RawRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One teacher reply: a line of `data/raw/<teacher>.jsonl`, ready for ms-swift (`messages`)."""
+
+    #: Unique per reply: problem id, teacher and sample index.
+    uid: str
+    #: Problem id, stable and content-derived (rchain.problems.problem_id).
+    id: str
+    source: str
+    problem: str
+    solution: str
+    messages: list[ChatMessage]
+    teacher: str
+    model: str
+    generation: GenerationConfig
+    sample_index: int
+    usage: TokenUsage
+    finish_reason: str
+    latency_s: float
+    attempts: int
+    #: Marks worth a look: empty_reasoning, empty_content, think_in_content, truncated.
+    flags: list[str] = []
+    created_at: float = 0.0
+
+
+class FailureRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A request that failed after its last attempt (`data/failures/<teacher>.jsonl`); it is
+    tried again on the next resume."""
+
+    uid: str
+    id: str
+    teacher: str
+    sample_index: int
+    cause: str
+    detail: str
+    attempts: int
+    t: float
+
+
+class _UidOnly(msgspec.Struct):
+    uid: str
+
+
+_uid_decoder = msgspec.json.Decoder(_UidOnly)
+
+
+def finished_uids(path: Path) -> set[str]:
+    """Uids of every complete record in a JSONL file (a torn last line does not count)."""
+    if not path.exists():
+        return set()
+    uids = set()
+    for _, raw in iter_lines(path):
+        try:
+            uids.add(_uid_decoder.decode(raw).uid)
+        except msgspec.DecodeError:
+            continue
+    return uids

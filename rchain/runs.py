@@ -26,7 +26,7 @@ from typing import Literal
 
 import msgspec
 
-from rchain.events import Event, EventFollower, Message, Progress, StageFinished, StageStarted
+from rchain.events import Event, EventFollower, Message, Progress, StageFinished, StageStarted, topic
 
 StageStatus = Literal["starting", "running", "done", "failed", "stopped"]
 #: What a person sees: the recorded status, plus `pending` (never started), `crashed` (the
@@ -103,6 +103,9 @@ class RunDir:
 
     def clean_path(self, teacher: str) -> Path:
         return self.root / "data" / "clean" / f"{teacher}.jsonl"
+
+    def failures_path(self, teacher: str) -> Path:
+        return self.root / "data" / "failures" / f"{teacher}.jsonl"
 
     @property
     def overrides_path(self) -> Path:
@@ -228,6 +231,11 @@ class StageView:
     warnings: int = 0
     #: Last lines of output.log, kept for failed and crashed stages.
     log_tail: tuple[str, ...] = ()
+    #: The latest snapshot event per topic (`generate_progress:MathR` -> GenerateProgress).
+    snapshots: dict[str, Event] = dataclasses.field(default_factory=dict)
+
+    def snapshots_of(self, kind: type[Event]) -> list[Event]:
+        return [e for e in self.snapshots.values() if isinstance(e, kind)]
 
     @property
     def name(self) -> str:
@@ -263,11 +271,12 @@ class RunView:
             "at": self.at,
             "stages": [
                 {
-                    **{f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name not in {"progress", "last_message", "log_tail"}},
+                    **{f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name not in {"progress", "last_message", "log_tail", "snapshots"}},
                     "elapsed": s.elapsed(self.at),
                     "progress": msgspec.to_builtins(s.progress) if s.progress else None,
                     "last_message": msgspec.to_builtins(s.last_message) if s.last_message else None,
                     "log_tail": list(s.log_tail),
+                    "snapshots": {key: msgspec.to_builtins(event) for key, event in s.snapshots.items()},
                 }
                 for s in self.stages
             ],
@@ -286,6 +295,9 @@ def fold_event(view: StageView, event: Event) -> StageView:
     if isinstance(event, Message):
         warnings = view.warnings + (event.level != "info")
         return dataclasses.replace(view, last_message=event, warnings=warnings)
+    key = topic(event)
+    if key is not None:
+        return dataclasses.replace(view, snapshots={**view.snapshots, key: event})
     return view
 
 

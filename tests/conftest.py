@@ -48,3 +48,57 @@ def stage_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 def rchain_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "rchain", *args]
+
+
+NUMINA_ROWS = SHARED_DATA / "numina_samples" / "numina_cot_rows.jsonl"
+
+
+class TeacherServerProcess:
+    """`rchain teacher-server` in a subprocess on a free port."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        import subprocess
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rchain", "teacher-server", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        line = self.proc.stdout.readline()
+        if "listening on" not in line:
+            self.proc.kill()
+            raise RuntimeError(f"teacher server did not start: {line}{self.proc.stdout.read()}")
+        self.base_url = line.strip().rsplit(" ", 1)[-1]
+
+    def stats(self) -> dict[str, int]:
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(self.base_url.removesuffix("/v1") + "/stats") as response:
+            return json.load(response)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def teacher_server_factory():
+    servers: list[TeacherServerProcess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> TeacherServerProcess:
+        server = TeacherServerProcess(*args, env=env)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def numina_rows(n: int | None = None) -> list[str]:
+    """Real NuminaMath-CoT rows (JSON lines) from ../shared/data."""
+    lines = [line for line in NUMINA_ROWS.read_text(encoding="utf-8").split("\n") if line.strip()]
+    return lines[:n] if n else lines

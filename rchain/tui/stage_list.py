@@ -36,9 +36,9 @@ class StageList(DataTable):
         for stage in view.stages:
             style = STATUS_STYLE.get(stage.status, "")
             status = Text(f"{status_symbol(stage.status, ascii_only=self.ascii_only)} {stage.status}", style=style)
-            self.update_cell(stage.id, "status", status)
-            self.update_cell(stage.id, "elapsed", format_duration(stage.elapsed(view.at)))
-            self.update_cell(stage.id, "detail", detail_text(stage))
+            self.update_cell(stage.id, "status", status, update_width=True)
+            self.update_cell(stage.id, "elapsed", format_duration(stage.elapsed(view.at)), update_width=True)
+            self.update_cell(stage.id, "detail", detail_text(stage), update_width=True)
 
     @property
     def selected_stage(self) -> str | None:

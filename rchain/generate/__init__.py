@@ -1,0 +1,1 @@
+"""The generate stage: NuminaMath problems -> teacher replies -> the `raw` subset."""

@@ -1,0 +1,1 @@
+"""Answer checking: extraction, equivalence, per-source strategies (the filter stage)."""
