@@ -71,6 +71,11 @@ class TeacherServerProcess:
             self.proc.kill()
             raise RuntimeError(f"teacher server did not start: {line}{self.proc.stdout.read()}")
         self.base_url = line.strip().rsplit(" ", 1)[-1]
+        # Keep reading its output: a full pipe would block the server's event loop.
+        self.output: list[str] = []
+        import threading
+
+        threading.Thread(target=lambda: self.output.extend(self.proc.stdout), daemon=True).start()
 
     def stats(self) -> dict[str, int]:
         import json

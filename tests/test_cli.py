@@ -52,14 +52,16 @@ def test_init_check_status_round_trip(tmp_path: Path) -> None:
     assert plain.returncode == 0 and "pending" in plain.stdout and "eval:MathR-Distill-7B" in plain.stdout
 
 
-def test_run_stops_at_the_first_stage_not_built_and_names_it(config_file: Path) -> None:
-    result = rchain("run", str(config_file))
-    assert result.returncode == ExitCode.NOT_BUILT
-    assert result.stderr.startswith("error: stage generate failed: the generate stage is not built yet")
+def test_run_stops_at_the_first_failing_stage_and_names_it(config_file: Path) -> None:
+    result = rchain("run", str(config_file))  # its problems file does not exist
+    assert result.returncode == ExitCode.STAGE_FAILED
+    problems = config_file.parent / "problems.jsonl"
+    assert result.stderr.startswith(f"error: stage generate failed: problems.dataset: {problems}: no such file")
     assert "generate: failed" in result.stdout  # plain progress lines when stdout is not a terminal
     run_dir = config_file.parent / "runs" / "t"
     status = json.loads(rchain("status", str(run_dir), "--json").stdout)
     assert {s["id"]: s["status"] for s in status["stages"]}["generate"] == "failed"
+    assert {s["id"]: s["status"] for s in status["stages"]}["filter"] == "pending"
     assert (run_dir / "pipeline.toml").is_file()
 
 
@@ -94,11 +96,12 @@ def test_start_status_logs_stop_through_the_cli(config_file: Path, stage_env) ->
 def test_foreground_stage_streams_its_log_and_ctrl_c_stops_it(config_file: Path, stage_env) -> None:
     """`rchain generate` runs the stage as a managed process; Ctrl-C in the terminal stops it."""
     run = RunDir(config_file.parent / "runs" / "t")
-    proc = subprocess.Popen(rchain_cmd("generate", str(config_file)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(rchain_cmd("filter", str(config_file)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == ExitCode.NOT_BUILT
-    assert "=== rchain: generate started" in out and "error: the generate stage is not built yet" in out
-    assert run.read_state("generate").status == "failed"
+    assert "=== rchain: filter started" in out and "error: the filter stage is not built yet" in out
+    assert err.startswith("error: stage filter failed: the filter stage is not built yet")
+    assert run.read_state("filter").status == "failed"
 
 
 def test_sigint_to_a_foreground_stage_stops_it(config_file: Path, stage_env) -> None:

@@ -164,14 +164,18 @@ class TeacherServer:
         events = self._events(model, reasoning_tokens, content_tokens, finish, usage, fault)
         if fault == "drop":
             events = events[: max(2, len(events) // 2)]
-        await self._send(response, events)
-        if fault == "drop":
-            # Cut the connection without finishing the chunked body: what a proxy reset looks like.
-            if request.transport is not None:
-                request.transport.abort()
-            return response
-        await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
+        try:
+            await self._send(response, events)
+            if fault == "drop":
+                # Cut the connection without finishing the chunked body: what a proxy reset looks like.
+                if request.transport is not None:
+                    request.transport.abort()
+                return response
+            await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+        except ConnectionResetError:
+            # The client went away mid-stream (cancelled, killed): normal for a teacher, not an error.
+            self.stats["client_gone"] += 1
         return response
 
     # -- reply content -------------------------------------------------------------------------
