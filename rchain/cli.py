@@ -284,6 +284,7 @@ def logs(target: Path, stage: str, follow: bool, lines: int) -> None:
 @click.option("--port", default=8765, show_default=True, help="0 picks a free port (printed).")
 @click.option("--rate", default=0.0, help="Tokens/s per stream; 0 = unpaced.")
 @click.option("--reasoning-tokens", default=60, show_default=True, help="Mean reasoning length.")
+@click.option("--reasoning-jitter", default=0.5, show_default=True, help="Length varies by this fraction (0 = fixed).")
 @click.option("--problems", "problems", multiple=True, type=click.Path(exists=True, path_type=Path), help="JSONL with problem and solution/answer: the answers it knows.")
 @click.option("--error-rate", "error_rates", multiple=True, metavar="MODEL=P", help="Wrong-answer rate of a model (repeatable).")
 @click.option("--default-error-rate", default=0.1, show_default=True)
@@ -292,7 +293,7 @@ def logs(target: Path, stage: str, follow: bool, lines: int) -> None:
 @click.option("--slow-first-byte", default=2.0, show_default=True, help="Delay of the `slow` fault.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--api-key-env", default="", help="Require the key held by this environment variable.")
-def teacher_server(host, port, rate, reasoning_tokens, problems, error_rates, default_error_rate, faults, retry_after, slow_first_byte, seed, api_key_env) -> None:
+def teacher_server(host, port, rate, reasoning_tokens, reasoning_jitter, problems, error_rates, default_error_rate, faults, retry_after, slow_first_byte, seed, api_key_env) -> None:
     """A local OpenAI-compatible teacher streaming R1-style replies (demo, tests, benchmarks)."""
     import asyncio
     import os
@@ -317,6 +318,7 @@ def teacher_server(host, port, rate, reasoning_tokens, problems, error_rates, de
         port=port,
         rate=rate,
         reasoning_tokens=reasoning_tokens,
+        reasoning_jitter=reasoning_jitter,
         error_rates=pairs(error_rates, "--error-rate"),
         default_error_rate=default_error_rate,
         faults=pairs(faults, "--fault", FAULTS),

@@ -37,8 +37,10 @@ class ServerOptions:
     port: int = 0
     #: Tokens per second per stream; 0 streams as fast as the socket takes them.
     rate: float = 0.0
-    #: Mean reasoning length in tokens (each reply varies +-50%).
+    #: Mean reasoning length in tokens.
     reasoning_tokens: int = 60
+    #: Each reply's reasoning length varies by up to this fraction (0 = all the same length).
+    reasoning_jitter: float = 0.5
     #: Probability of a wrong final answer, by model name; `default_error_rate` for others.
     error_rates: dict[str, float] = field(default_factory=dict)
     default_error_rate: float = 0.1
@@ -195,7 +197,8 @@ class TeacherServer:
         correct = gold is not None and self.rng.random() >= rate
         answer = gold if correct else wrong_answer(gold or "0", self.rng)
         mean = self.options.reasoning_tokens
-        length = max(1, int(mean * self.rng.uniform(0.5, 1.5)))
+        jitter = self.options.reasoning_jitter
+        length = max(1, int(mean * self.rng.uniform(1 - jitter, 1 + jitter)))
         words = [self.rng.choice(_WORDS) for _ in range(length)]
         reasoning = "Let me work through this. " + " ".join(words) + f". So the answer should be {answer}."
         content = f"The final answer is $\\boxed{{{answer}}}$."
