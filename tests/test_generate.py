@@ -161,9 +161,27 @@ def test_missing_key_and_refused_key_fail_with_the_variable_named(tmp_path: Path
     refused = subprocess.run(rchain_cmd("generate", str(config_path)), capture_output=True, text=True, timeout=60)
     assert refused.returncode == ExitCode.STAGE_FAILED
     assert "teacher MathR: the API refused the key (HTTP 401); check $RCHAIN_TEST_TEACHER_KEY" in refused.stderr
+    assert server.stats().get("requests", 0) == 0  # refused at pre-flight, before any chat request
     monkeypatch.setenv("RCHAIN_TEST_TEACHER_KEY", "sk-server-side-key-0123456789")
     ok = subprocess.run(rchain_cmd("generate", str(config_path)), capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
     for path in (tmp_path / "runs").rglob("*"):
         if path.is_file():
             assert b"sk-server-side-key" not in path.read_bytes() and b"sk-wrong-key" not in path.read_bytes()
+
+
+def test_unreachable_teacher_fails_at_preflight_naming_the_url(tmp_path: Path) -> None:
+    config_path = write_config(tmp_path, "http://127.0.0.1:9/v1", problems=2, samples=1)
+    result = subprocess.run(rchain_cmd("generate", str(config_path)), capture_output=True, text=True, timeout=120)
+    assert result.returncode == ExitCode.STAGE_FAILED
+    assert "teacher MathR: cannot reach http://127.0.0.1:9/v1" in result.stderr
+
+
+def test_a_model_the_server_does_not_list_is_warned_about(tmp_path: Path, teacher_server_factory) -> None:
+    server = teacher_server_factory()
+    config_path = write_config(tmp_path, server.base_url, problems=2, samples=1)
+    config_path.write_text(config_path.read_text().replace('model = "demo-r1"', 'model = "mystery-model"'))
+    result = subprocess.run(rchain_cmd("generate", str(config_path)), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "does not list model 'mystery-model'" in result.stdout
+    assert len(read_raw(RunDir(tmp_path / "runs" / "gen").raw_path("MathR"))) == 2

@@ -104,8 +104,13 @@ class TeacherServer:
 
     # -- handlers ----------------------------------------------------------------------------
 
-    async def models(self, _request: web.Request) -> web.Response:
-        names = sorted(set(self.options.error_rates) | {"demo-r1"})
+    def _authorized(self, request: web.Request) -> bool:
+        return not self.options.api_key or request.headers.get("Authorization") == f"Bearer {self.options.api_key}"
+
+    async def models(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(401, "invalid API key")
+        names = sorted(set(self.options.error_rates) | {"demo-r1", "demo-r1-distill"})
         data = [{"id": name, "object": "model", "owned_by": "rchain"} for name in names]
         return web.json_response({"object": "list", "data": data})
 
@@ -113,7 +118,7 @@ class TeacherServer:
         return web.json_response(dict(self.stats))
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
-        if self.options.api_key and request.headers.get("Authorization") != f"Bearer {self.options.api_key}":
+        if not self._authorized(request):
             self.stats["unauthorized"] += 1
             return _error(401, "invalid API key")
         try:

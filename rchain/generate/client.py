@@ -407,3 +407,29 @@ def _parse_usage(raw: dict) -> Usage:
         cache_hit_tokens=int(cache_hit or 0),
         reported=True,
     )
+
+
+async def preflight(teacher: Teacher, api_key: str | None) -> list[str]:
+    """Check endpoint, key and model once, through the openai client, before any work starts.
+
+    Returns warnings; raises TeacherUnusable when no request could succeed. Servers without a
+    /models endpoint pass (only the chat endpoint is required).
+    """
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=teacher.base_url, api_key=api_key or "EMPTY", max_retries=2, timeout=30.0)
+    try:
+        page = await client.models.list()
+    except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+        env = teacher.api_key_env or "(no api_key_env set)"
+        raise TeacherUnusable(f"teacher {teacher.name}: the API refused the key (HTTP {exc.status_code}); check ${env}") from None
+    except openai.APIConnectionError as exc:
+        raise TeacherUnusable(f"teacher {teacher.name}: cannot reach {teacher.base_url}: {exc}") from None
+    except (openai.NotFoundError, openai.APIStatusError):
+        return []
+    finally:
+        await client.close()
+    served = [model.id for model in page.data]
+    if served and teacher.model not in served:
+        return [f"teacher {teacher.name}: {teacher.base_url} does not list model {teacher.model!r} (it lists {', '.join(served[:8])})"]
+    return []

@@ -20,7 +20,7 @@ import msgspec
 from rchain.config import PipelineConfig, Teacher
 from rchain.errors import ConfigError, DataError
 from rchain.events import Progress
-from rchain.generate.client import FlowControl, Reply, RequestError, StreamCounters, TeacherClient
+from rchain.generate.client import FlowControl, Reply, RequestError, StreamCounters, TeacherClient, preflight
 from rchain.generate.replies import assistant_text, request_messages, split_reply, user_prompt
 from rchain.generate.stats import TeacherStats, reply_cost
 from rchain.problems import Problem, load_problems
@@ -227,6 +227,10 @@ async def generate(ctx: StageContext, config: PipelineConfig, problems: list[Pro
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
     async with aiohttp.ClientSession(connector=connector) as session:
         jobs = [TeacherJob(ctx, config, teacher, problems, session) for teacher in teachers]
+        for job in jobs:
+            if job.todo:
+                for warning in await preflight(job.teacher, job.client.api_key):
+                    ctx.message(warning, level="warning")
         for job in jobs:
             if job.stats.resumed:
                 ctx.message(f"{job.teacher.name}: resuming, {job.stats.resumed:,} of {job.stats.total:,} replies already on disk")
