@@ -420,7 +420,7 @@ def _watch(target: Target, supervisor: Supervisor, stage_id: str) -> None:
                 live.update(_status_table(watcher.snapshot()))
             live.update(_status_table(watcher.snapshot()))
         return
-    from rchain.present import detail_text, format_duration
+    from rchain.present import detail_lines, detail_text, format_duration
 
     last_line, last_at = "", 0.0
     while True:
@@ -431,6 +431,8 @@ def _watch(target: Target, supervisor: Supervisor, stage_id: str) -> None:
         changed_status = line.split(" ")[1] != last_line.split(" ")[1] if last_line else True
         if changed_status or (line != last_line and time.monotonic() - last_at >= PLAIN_PROGRESS_EVERY_S):
             click.echo(line)
+            for detail in detail_lines(stage):
+                click.echo(f"  {detail}")
             last_line, last_at = line, time.monotonic()
         if not active:
             return
@@ -466,8 +468,15 @@ def _print_status(view: RunView) -> None:
     if not view.stages:
         console.print(f"run {view.name}: no stages")
         return
+    from rchain.present import detail_lines
+
     console.print(_status_table(view))
     for stage in view.stages:
+        lines = detail_lines(stage)
+        if lines:
+            console.print(f"\n[bold]{stage.id}[/]", highlight=False)
+            for line in lines:
+                console.print("  " + line, markup=False, highlight=False)
         if stage.log_tail:
             console.print(f"\n[bold]{stage.id}[/] {stage.status}, last lines of its log:", highlight=False)
             for line in stage.log_tail:

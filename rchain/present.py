@@ -6,6 +6,7 @@ by the caller (`ascii_only=True`) for terminals without UTF-8.
 
 from __future__ import annotations
 
+from rchain.events import GenerateProgress
 from rchain.runs import StageView
 
 STATUS_STYLE = {
@@ -70,3 +71,31 @@ def detail_text(stage: StageView) -> str:
     if stage.last_message is not None:
         return stage.last_message.text
     return ""
+
+
+def generate_line(p: GenerateProgress) -> str:
+    """One teacher's generation in one line, for `rchain status` and plain progress output."""
+    pct = f" ({100 * p.done / p.total:.0f}%)" if p.total else ""
+    parts = [f"{p.teacher}: {p.done:,}/{p.total:,}{pct}"]
+    if p.failed:
+        parts.append(f"{p.failed:,} failed")
+    parts.append(f"{p.in_flight} in flight (limit {p.concurrency_limit}{', cooling down' if p.cooling_down else ''})")
+    parts.append(f"{p.requests_per_min:,.0f} req/min")
+    parts.append(f"{p.reasoning_tokens_per_s:,.0f}+{p.answer_tokens_per_s:,.0f} tok/s")
+    if p.latency_p50_s is not None:
+        parts.append(f"latency p50 {p.latency_p50_s:.1f}s p95 {p.latency_p95_s:.1f}s")
+    if p.done < p.total:
+        parts.append(f"ETA {format_duration(p.eta_s)}")
+    if p.cost_usd or p.projected_cost_usd:
+        projected = f" of ~${p.projected_cost_usd:,.2f}" if p.projected_cost_usd and p.done < p.total else ""
+        parts.append(f"${p.cost_usd:,.2f}{projected}")
+    if p.truncated:
+        parts.append(f"{p.truncated:,} truncated ({100 * p.truncated / max(p.done, 1):.1f}%)")
+    if p.retries:
+        parts.append("retries " + ", ".join(f"{cause} {n:,}" for cause, n in sorted(p.retries.items())))
+    return " | ".join(parts)
+
+
+def detail_lines(stage: StageView) -> list[str]:
+    """Per-teacher (later: per-variant) lines shown under a stage."""
+    return [generate_line(p) for p in stage.snapshots_of(GenerateProgress)]
