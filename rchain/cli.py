@@ -390,7 +390,7 @@ def _run_stages(
         supervisor.start(stage_id, entry=entry)
         try:
             if follow_log:
-                _stream_file(run_dir.log_path(stage_id), log_offset, lambda: supervisor.is_active(stage_id))
+                _stream_file(run_dir.log_path(stage_id), log_offset, lambda stage_id=stage_id: supervisor.is_active(stage_id))
             else:
                 _watch(target, supervisor, stage_id)
         except KeyboardInterrupt:
@@ -422,18 +422,17 @@ def _watch(target: Target, supervisor: Supervisor, stage_id: str) -> None:
         return
     from rchain.present import detail_lines, detail_text, format_duration
 
-    last_line, last_at = "", 0.0
+    last_status, last_at = "", 0.0
     while True:
         active = supervisor.is_active(stage_id)
         view = watcher.snapshot()
         stage = view.stage(stage_id)
-        line = f"{stage_id}: {stage.status} {format_duration(stage.elapsed(view.at))} {detail_text(stage)}".rstrip()
-        changed_status = line.split(" ")[1] != last_line.split(" ")[1] if last_line else True
-        if changed_status or (line != last_line and time.monotonic() - last_at >= PLAIN_PROGRESS_EVERY_S):
-            click.echo(line)
+        # A line whenever the status changes, and every PLAIN_PROGRESS_EVERY_S in between.
+        if stage.status != last_status or time.monotonic() - last_at >= PLAIN_PROGRESS_EVERY_S:
+            click.echo(f"{stage_id}: {stage.status} {format_duration(stage.elapsed(view.at))} {detail_text(stage)}".rstrip())
             for detail in detail_lines(stage):
                 click.echo(f"  {detail}")
-            last_line, last_at = line, time.monotonic()
+            last_status, last_at = stage.status, time.monotonic()
         if not active:
             return
         time.sleep(0.5)

@@ -160,23 +160,3 @@ class FailureRecord(msgspec.Struct, frozen=True, kw_only=True):
     detail: str
     attempts: int
     t: float
-
-
-class _UidOnly(msgspec.Struct):
-    uid: str
-
-
-_uid_decoder = msgspec.json.Decoder(_UidOnly)
-
-
-def finished_uids(path: Path) -> set[str]:
-    """Uids of every complete record in a JSONL file (a torn last line does not count)."""
-    if not path.exists():
-        return set()
-    uids = set()
-    for _, raw in iter_lines(path):
-        try:
-            uids.add(_uid_decoder.decode(raw).uid)
-        except msgspec.DecodeError:
-            continue
-    return uids

@@ -26,7 +26,7 @@ import msgspec
 from rchain.config import PipelineConfig, dump_config, load_config
 from rchain.errors import NotBuiltYet, RchainError
 from rchain.events import EventWriter, Message, Progress, StageFinished, StageStarted
-from rchain.runs import RunDir, StageState, hostname, process_create_time, stage_name, stage_target
+from rchain.runs import RunDir, StageState, hostname, process_create_time, stage_name, stage_target, write_atomic
 from rchain.secrets import RedactingStream, Redactor
 
 #: Stage name -> entry point ("module:function"). A stage not built yet points at `not_built`.
@@ -62,8 +62,6 @@ def prepare_run(config: PipelineConfig) -> RunDir:
     When the config changed since the last start, the earlier frozen copy is kept beside it as
     `pipeline.<unix time>.toml`, so what each attempt ran with stays on record.
     """
-    from rchain.runs import write_atomic
-
     run = RunDir(config.run_dir)
     run.root.mkdir(parents=True, exist_ok=True)
     text = dump_config(config)

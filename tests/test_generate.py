@@ -8,11 +8,9 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from conftest import numina_rows, rchain_cmd
 from rchain.config import load_config
