@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 
-from conftest import numina_rows, rchain_cmd
+from conftest import NUMINA_ROWS, numina_rows, rchain_cmd
 from rchain.config import load_config
 from rchain.errors import ExitCode
 from rchain.records import iter_lines
@@ -56,8 +56,7 @@ def read_raw(path: Path) -> list[dict]:
 
 
 def test_generate_completes_every_reply_through_faults_and_three_sigkills(tmp_path: Path, teacher_server_factory) -> None:
-    server = teacher_server_factory("--problems", str(Path(__file__).parent.parent.parent / "shared/data/numina_samples/numina_cot_rows.jsonl"),
-                                    "--rate", "150", "--reasoning-tokens", "80", "--retry-after", "0.2", *FAULTS)
+    server = teacher_server_factory("--problems", str(NUMINA_ROWS), "--rate", "150", "--reasoning-tokens", "80", "--retry-after", "0.2", *FAULTS)
     config_path = write_config(tmp_path, server.base_url, problems=60, samples=2)
     config = load_config(config_path)
     run = prepare_run(config)
