@@ -94,8 +94,25 @@ class GenerateProgress(Event, frozen=True, kw_only=True, tag="generate_progress"
     flagged: int = 0
 
 
-EVENT_TYPES: tuple[type[Event], ...] = (StageStarted, StageFinished, Message, Progress, GenerateProgress)
-AnyEvent = StageStarted | StageFinished | Message | Progress | GenerateProgress
+class FilterProgress(Event, frozen=True, kw_only=True, tag="filter_progress"):
+    """A snapshot of one teacher's filtering: verdicts by source and label, and the reasons."""
+
+    topic_field: ClassVar[str | None] = "teacher"
+
+    teacher: str
+    judged: int
+    total: int
+    #: source -> label -> count (labels: correct, wrong, unverifiable, malformed).
+    by_source: dict[str, dict[str, int]] = {}
+    #: reason code -> count.
+    reasons: dict[str, int] = {}
+    #: Replies in the clean subset (after keep policy and overrides); -1 until it is written.
+    kept: int = -1
+    timeouts: int = 0
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (StageStarted, StageFinished, Message, Progress, GenerateProgress, FilterProgress)
+AnyEvent = StageStarted | StageFinished | Message | Progress | GenerateProgress | FilterProgress
 
 
 def topic(event: Event) -> str | None:

@@ -6,7 +6,7 @@ by the caller (`ascii_only=True`) for terminals without UTF-8.
 
 from __future__ import annotations
 
-from rchain.events import GenerateProgress
+from rchain.events import FilterProgress, GenerateProgress
 from rchain.runs import StageView
 
 STATUS_STYLE = {
@@ -96,6 +96,34 @@ def generate_line(p: GenerateProgress) -> str:
     return " | ".join(parts)
 
 
+FILTER_LABELS = ("correct", "wrong", "unverifiable", "malformed")
+
+
+def filter_lines(p: FilterProgress, top_reasons: int = 8) -> list[str]:
+    """Pass rates by source and the top reasons, as a small text table."""
+    kept = f", {p.kept:,} kept in the clean subset" if p.kept >= 0 else ""
+    lines = [f"{p.teacher}: {p.judged:,}/{p.total:,} judged{kept}"]
+    lines.append(f"  {'source':<15}{'seen':>7}" + "".join(f"{label:>14}" for label in FILTER_LABELS) + f"{'pass':>8}")
+    totals = {label: 0 for label in FILTER_LABELS}
+    for source, labels in p.by_source.items():
+        seen = sum(labels.values())
+        for label in FILTER_LABELS:
+            totals[label] += labels.get(label, 0)
+        rate = 100 * labels.get("correct", 0) / seen if seen else 0.0
+        lines.append(f"  {source:<15}{seen:>7,}" + "".join(f"{labels.get(label, 0):>14,}" for label in FILTER_LABELS) + f"{rate:>7.1f}%")
+    if len(p.by_source) > 1:
+        seen = sum(totals.values())
+        rate = 100 * totals["correct"] / seen if seen else 0.0
+        lines.append(f"  {'all':<15}{seen:>7,}" + "".join(f"{totals[label]:>14,}" for label in FILTER_LABELS) + f"{rate:>7.1f}%")
+    reasons = sorted(p.reasons.items(), key=lambda item: -item[1])[:top_reasons]
+    if reasons:
+        lines.append("  top reasons: " + ", ".join(f"{reason} {count:,}" for reason, count in reasons))
+    return lines
+
+
 def detail_lines(stage: StageView) -> list[str]:
     """Per-teacher (later: per-variant) lines shown under a stage."""
-    return [generate_line(p) for p in stage.snapshots_of(GenerateProgress)]
+    lines = [generate_line(p) for p in stage.snapshots_of(GenerateProgress)]
+    for progress in stage.snapshots_of(FilterProgress):
+        lines += filter_lines(progress)
+    return lines

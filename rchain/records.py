@@ -160,3 +160,30 @@ class FailureRecord(msgspec.Struct, frozen=True, kw_only=True):
     detail: str
     attempts: int
     t: float
+
+
+class Verdict(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of `data/verdicts/<teacher>.jsonl`: the filter's decision on one raw record."""
+
+    uid: str
+    id: str
+    teacher: str
+    source: str
+    #: correct, wrong, unverifiable or malformed.
+    label: str
+    #: Why: mc_letter_match, numeric_match, symbolic_mismatch, truncated, parse_timeout, ...
+    reason: str
+    #: The answers as extracted from the reference solution and from the reply.
+    gold: str = ""
+    predicted: str = ""
+    t: float = 0.0
+
+
+class Override(msgspec.Struct, frozen=True, kw_only=True):
+    """A manual decision (`data/overrides.jsonl`), made in the console's inspector; the last one
+    for a uid wins over the rules."""
+
+    uid: str
+    decision: str  # "accept" or "reject"
+    note: str = ""
+    t: float = 0.0

@@ -32,7 +32,7 @@ from rchain.secrets import RedactingStream, Redactor
 #: Stage name -> entry point ("module:function"). A stage not built yet points at `not_built`.
 ENTRY_POINTS: dict[str, str] = {
     "generate": "rchain.generate.runner:run",
-    "filter": "rchain.stages:not_built",
+    "filter": "rchain.verify.runner:run",
     "train": "rchain.stages:not_built",
     "deploy": "rchain.stages:not_built",
     "eval": "rchain.stages:not_built",

@@ -95,12 +95,12 @@ def test_start_status_logs_stop_through_the_cli(config_file: Path, stage_env) ->
 def test_foreground_stage_streams_its_log_and_ctrl_c_stops_it(config_file: Path, stage_env) -> None:
     """`rchain generate` runs the stage as a managed process; Ctrl-C in the terminal stops it."""
     run = RunDir(config_file.parent / "runs" / "t")
-    proc = subprocess.Popen(rchain_cmd("filter", str(config_file)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(rchain_cmd("train", str(config_file)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == ExitCode.NOT_BUILT
-    assert "=== rchain: filter started" in out and "error: the filter stage is not built yet" in out
-    assert err.startswith("error: stage filter failed: the filter stage is not built yet")
-    assert run.read_state("filter").status == "failed"
+    assert "=== rchain: train:V started" in out and "error: the train stage is not built yet" in out
+    assert err.startswith("error: stage train:V failed: the train stage is not built yet")
+    assert run.read_state("train:V").status == "failed"
 
 
 def test_sigint_to_a_foreground_stage_stops_it(config_file: Path, stage_env) -> None:

@@ -182,3 +182,20 @@ def test_a_model_the_server_does_not_list_is_warned_about(tmp_path: Path, teache
     assert result.returncode == 0, result.stderr
     assert "does not list model 'mystery-model'" in result.stdout
     assert len(read_raw(RunDir(tmp_path / "runs" / "gen").raw_path("MathR"))) == 2
+
+
+def test_rchain_run_generates_filters_then_stops_at_the_first_stage_not_built(tmp_path: Path, teacher_server_factory) -> None:
+    server = teacher_server_factory("--problems", str(NUMINA_ROWS), "--error-rate", "demo-r1=0.3", "--fault", "429=0.1")
+    config_path = write_config(tmp_path, server.base_url, problems=20, samples=2, extra='[[variants]]\nname = "V"\nteacher = "MathR"\n')
+    result = subprocess.run(rchain_cmd("run", str(config_path)), capture_output=True, text=True, timeout=180)
+    assert result.returncode == ExitCode.NOT_BUILT, result.stdout + result.stderr
+    assert result.stderr.startswith("error: stage train:V failed: the train stage is not built yet")
+    assert "generate: done" in result.stdout and "filter: done" in result.stdout
+    run = RunDir(tmp_path / "runs" / "gen")
+    assert len(read_raw(run.raw_path("MathR"))) == 40
+    verdicts = [json.loads(line) for line in run.verdicts_path("MathR").read_text().splitlines()]
+    assert sorted(v["uid"] for v in verdicts) == sorted(r["uid"] for r in read_raw(run.raw_path("MathR")))
+    clean = read_raw(run.clean_path("MathR"))
+    assert 0 < len(clean) < 40 and {r["uid"] for r in clean} == {v["uid"] for v in verdicts if v["label"] == "correct"}
+    again = subprocess.run(rchain_cmd("run", str(config_path)), capture_output=True, text=True, timeout=180)
+    assert "generate: already done, skipped" in again.stderr and "filter: already done, skipped" in again.stderr

@@ -119,10 +119,10 @@ def test_failure_is_recorded_with_a_reason_and_the_traceback_in_the_log(run: Run
 
 def test_stub_stage_fails_with_not_built_exit_code(run: RunDir) -> None:
     supervisor = Supervisor(run)
-    supervisor.start("filter")
-    assert supervisor.wait("filter", timeout=30) == "failed"
-    state = run.read_state("filter")
-    assert state.exit_code == 5 and state.reason == "the filter stage is not built yet in rchain 0.1.0"
+    supervisor.start("train:V")
+    assert supervisor.wait("train:V", timeout=30) == "failed"
+    state = run.read_state("train:V")
+    assert state.exit_code == 5 and state.reason == "the train stage is not built yet in rchain 0.1.0"
 
 
 def test_starting_a_running_stage_is_a_conflict_and_restart_begins_a_new_attempt(run: RunDir) -> None:

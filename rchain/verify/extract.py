@@ -1,10 +1,22 @@
-"""Cheap answer extraction from LaTeX text, before any sympy work."""
+"""Cheap answer extraction from LaTeX text, before any sympy work.
+
+Everything here is plain string work that runs in the filter's main process; only the short
+answer strings it finds are handed to math-verify (in worker processes).
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*")
+_REPLY = re.compile(r"\A\s*<think>(?P<think>.*?)</think>\s*<answer>(?P<answer>.*?)(?:</answer>\s*)?\Z", re.S)
+_TEXTBF_CHOICE = re.compile(r"\\textbf\{\s*\(?\s*([A-E])\s*\)?")
+_HASHES = re.compile(r"####\s*([^\n]+)")
+_THE_ANSWER_IS = re.compile(r"(?:final answer|the answer|answer)\s*(?:is|:)\s*:?\s*\$?([^$\n]+?)\$?\s*(?:\.|$)", re.I | re.M)
+_PROOF = re.compile(r"\b(prove|show that|demonstrate that|proof)\b", re.I)
+# Options in a problem: "A: 1", "A. 1", "(A) 1", "A．1" (full-width), separated by spaces or newlines.
+_OPTION = re.compile(r"(?:^|\s|\$)\(?([A-E])\s*[).:．、]\s*")
 
 
 def boxed_all(text: str) -> list[str]:
@@ -34,3 +46,76 @@ def boxed_all(text: str) -> list[str]:
 def last_boxed(text: str) -> str | None:
     found = boxed_all(text)
     return found[-1] if found else None
+
+
+@dataclass(frozen=True)
+class ReplyParts:
+    think: str
+    answer: str
+    #: False when the text is not `<think>...</think><answer>...</answer>`.
+    well_formed: bool
+
+
+def reply_parts(assistant: str) -> ReplyParts:
+    match = _REPLY.match(assistant)
+    if not match:
+        return ReplyParts("", assistant, False)
+    return ReplyParts(match["think"].strip(), match["answer"].strip(), True)
+
+
+@dataclass(frozen=True)
+class Gold:
+    """What the reference solution says the answer is."""
+
+    answers: tuple[str, ...]
+    #: How it was found: boxed, textbf_choice, hashes, answer_is; "" when nothing was.
+    how: str
+    #: The reference has `\\boxed{}` with nothing inside.
+    empty_boxed: bool = False
+
+
+def gold_answers(solution: str) -> Gold:
+    boxed = boxed_all(solution)
+    if boxed:
+        non_empty = tuple(b for b in boxed if b.strip())
+        return Gold(non_empty, "boxed", empty_boxed=not non_empty)
+    choice = _TEXTBF_CHOICE.findall(solution)
+    if choice:
+        return Gold((choice[-1],), "textbf_choice")
+    hashes = _HASHES.findall(solution)
+    if hashes:
+        return Gold((hashes[-1].strip(),), "hashes")
+    said = _THE_ANSWER_IS.findall(solution)
+    if said:
+        return Gold((said[-1].strip(),), "answer_is")
+    return Gold((), "")
+
+
+def is_proof_problem(problem: str) -> bool:
+    return bool(_PROOF.search(problem))
+
+
+def choice_letter(answer: str) -> str | None:
+    """The option letter an answer names: `C`, `(C)`, `\\text{C}`, `\\textbf{(C)}`, `C: 5`."""
+    text = re.sub(r"\\(?:text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}", r"\1", answer).strip().strip("$ ")
+    match = re.fullmatch(r"\(?\s*([A-E])\s*\)?(?:\s*[:.．、)]\s*.*)?", text, re.S)
+    return match.group(1) if match else None
+
+
+def options(problem: str) -> dict[str, str]:
+    """Multiple-choice options written in the problem, letter -> text; {} when there are none.
+    Requires A and B in order so that a stray capital letter is not taken for an option."""
+    marks = list(_OPTION.finditer(problem))
+    found: dict[str, str] = {}
+    expected = "A"
+    positions = []
+    for mark in marks:
+        if mark.group(1) == expected:
+            positions.append(mark)
+            expected = chr(ord(expected) + 1)
+    if len(positions) < 2:
+        return {}
+    for i, mark in enumerate(positions):
+        end = positions[i + 1].start() if i + 1 < len(positions) else len(problem)
+        found[mark.group(1)] = problem[mark.end() : end].strip().strip("$").strip()
+    return found

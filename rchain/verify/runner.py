@@ -1,0 +1,235 @@
+"""The filter stage: a verdict for every raw reply, and the clean subset.
+
+Judges whatever raw records are under `data/raw/` (generated here or dropped in), appending one
+verdict per record to `data/verdicts/<teacher>.jsonl`; uids already judged are skipped, so a
+restart resumes and a rerun is idempotent. The clean subset is then rebuilt from the verdicts,
+the keep policy and the manual overrides: raw lines copied unchanged, written atomically. The
+raw subset is never modified, and a new policy needs no new verification.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import msgspec
+
+from rchain.config import FilterSection
+from rchain.errors import ConfigError, DataError
+from rchain.events import FilterProgress
+from rchain.records import ChatMessage, JsonlAppender, Override, Verdict, iter_lines
+from rchain.runs import write_atomic
+from rchain.stages import StageContext
+from rchain.verify.judge import ANSWERLESS_REASONS, Comparison, Decision, precheck, symbolic_equal
+from rchain.verify.pool import TIMED_OUT, VerifyPool, WorkerError
+
+REPORT_EVERY_S = 0.5
+MAX_BAD_LINES_SHOWN = 20
+LABELS = ("correct", "wrong", "unverifiable", "malformed")
+
+_encode = msgspec.json.Encoder().encode
+
+
+class _RawView(msgspec.Struct):
+    """The fields of a raw record the filter reads; others (usage, latency, ...) are ignored."""
+
+    uid: str
+    messages: list[ChatMessage]
+    id: str = ""
+    source: str = ""
+    problem: str = ""
+    solution: str = ""
+    finish_reason: str = "stop"
+    sample_index: int = 0
+
+
+_raw_decoder = msgspec.json.Decoder(_RawView)
+_verdict_decoder = msgspec.json.Decoder(Verdict)
+_override_decoder = msgspec.json.Decoder(Override)
+
+
+def assistant_of(record: _RawView) -> str:
+    for message in reversed(record.messages):
+        if message.role == "assistant":
+            return message.content
+    return ""
+
+
+def read_verdicts(path: Path) -> dict[str, Verdict]:
+    verdicts: dict[str, Verdict] = {}
+    if path.exists():
+        for _, raw in iter_lines(path):
+            try:
+                verdict = _verdict_decoder.decode(raw)
+            except msgspec.DecodeError:
+                continue
+            verdicts[verdict.uid] = verdict
+    return verdicts
+
+
+def read_overrides(path: Path) -> dict[str, str]:
+    decisions: dict[str, str] = {}
+    if path.exists():
+        for _, raw in iter_lines(path):
+            try:
+                override = _override_decoder.decode(raw)
+            except msgspec.DecodeError:
+                continue
+            if override.decision in ("accept", "reject"):
+                decisions[override.uid] = override.decision
+    return decisions
+
+
+class _Tally:
+    def __init__(self, teacher: str, total: int) -> None:
+        self.teacher = teacher
+        self.total = total
+        self.by_source: dict[str, Counter[str]] = defaultdict(Counter)
+        self.reasons: Counter[str] = Counter()
+        self.judged = 0
+        self.timeouts = 0
+        self.kept = -1
+
+    def add(self, verdict: Verdict) -> None:
+        self.judged += 1
+        self.by_source[verdict.source][verdict.label] += 1
+        self.reasons[verdict.reason] += 1
+        self.timeouts += verdict.reason == "parse_timeout"
+
+    def event(self) -> FilterProgress:
+        return FilterProgress(
+            teacher=self.teacher,
+            judged=self.judged,
+            total=self.total,
+            by_source={source: dict(labels) for source, labels in sorted(self.by_source.items())},
+            reasons=dict(self.reasons.most_common()),
+            kept=self.kept,
+            timeouts=self.timeouts,
+        )
+
+
+def filter_teacher(ctx: StageContext, policy: FilterSection, teacher: str, pool: VerifyPool) -> _Tally:
+    run = ctx.run
+    raw_path = run.raw_path(teacher)
+    verdicts_path = run.verdicts_path(teacher)
+    judged = read_verdicts(verdicts_path)
+    records: list[tuple[int, _RawView]] = []
+    bad = 0
+    for lineno, raw in iter_lines(raw_path):
+        try:
+            records.append((lineno, _raw_decoder.decode(raw)))
+        except msgspec.DecodeError as exc:
+            bad += 1
+            if bad <= MAX_BAD_LINES_SHOWN:
+                ctx.message(f"{raw_path}:{lineno}: skipped, not a raw record: {exc}", level="warning")
+    if bad > MAX_BAD_LINES_SHOWN:
+        ctx.message(f"{raw_path}: {bad - MAX_BAD_LINES_SHOWN} more bad lines skipped", level="warning")
+    tally = _Tally(teacher, len(records))
+    for verdict in judged.values():
+        tally.add(verdict)
+    out = JsonlAppender(verdicts_path)
+    waiting: dict[str, tuple[_RawView, Comparison]] = {}
+    last_report = 0.0
+
+    def record_verdict(record: _RawView, label: str, reason: str, gold: str, predicted: str) -> None:
+        nonlocal last_report
+        verdict = Verdict(
+            uid=record.uid, id=record.id, teacher=teacher, source=record.source, label=label,
+            reason=reason, gold=gold[:500], predicted=predicted[:500], t=time.time(),
+        )
+        out.append(_encode(verdict))
+        tally.add(verdict)
+        if time.monotonic() - last_report >= REPORT_EVERY_S:
+            ctx.events.emit(tally.event())
+            last_report = time.monotonic()
+
+    def jobs():
+        seen: set[str] = set()
+        for _, record in records:
+            if record.uid in judged or record.uid in seen:
+                continue
+            seen.add(record.uid)
+            outcome = precheck(record.source, record.problem, record.solution, assistant_of(record), record.finish_reason)
+            if isinstance(outcome, Decision):
+                record_verdict(record, outcome.label, outcome.reason, outcome.gold, outcome.predicted)
+            else:
+                waiting[record.uid] = (record, outcome)
+                yield record.uid, outcome.pairs
+
+    try:
+        for uid, result in pool.map(jobs()):
+            record, comparison = waiting.pop(uid)
+            if result is TIMED_OUT:
+                label, reason = "unverifiable", "parse_timeout"
+            elif isinstance(result, WorkerError):
+                label, reason = "unverifiable", "parse_error"
+            elif result:
+                label, reason = "correct", comparison.match_reason
+            else:
+                label, reason = "wrong", comparison.mismatch_reason
+            record_verdict(record, label, reason, comparison.gold, comparison.predicted)
+    finally:
+        out.close()
+    tally.kept = write_clean(ctx, policy, teacher, records)
+    ctx.events.emit(tally.event())
+    return tally
+
+
+def write_clean(ctx: StageContext, policy: FilterSection, teacher: str, records: list[tuple[int, _RawView]]) -> int:
+    """Rebuild `data/clean/<teacher>.jsonl` from verdicts, keep policy and overrides."""
+    run = ctx.run
+    verdicts = read_verdicts(run.verdicts_path(teacher))
+    overrides = read_overrides(run.overrides_path)
+
+    def eligible(uid: str) -> bool:
+        if uid in overrides:
+            return overrides[uid] == "accept"
+        verdict = verdicts.get(uid)
+        if verdict is None:
+            return False
+        if verdict.label == "correct":
+            return True
+        return policy.unverifiable == "keep" and verdict.label == "unverifiable" and verdict.reason in ANSWERLESS_REASONS
+
+    chosen: dict[str, list[tuple[int, _RawView]]] = defaultdict(list)
+    seen: set[str] = set()
+    for lineno, record in records:
+        if record.uid not in seen and eligible(record.uid):
+            seen.add(record.uid)
+            chosen[record.id or record.uid].append((lineno, record))
+    keep_lines: set[int] = set()
+    for group in chosen.values():
+        if policy.keep == "all":
+            picked = group
+        elif policy.keep == "one_per_problem":
+            picked = [min(group, key=lambda item: (item[1].sample_index, item[0]))]
+        else:  # shortest
+            picked = [min(group, key=lambda item: (len(assistant_of(item[1])), item[0]))]
+        keep_lines.update(lineno for lineno, _ in picked)
+    lines = [raw for lineno, raw in iter_lines(run.raw_path(teacher)) if lineno in keep_lines]
+    write_atomic(run.clean_path(teacher), b"".join(lines))
+    return len(lines)
+
+
+def run(ctx: StageContext) -> None:
+    if ctx.config is None:
+        raise ConfigError(f"{ctx.run.root}: no pipeline.toml in the run directory")
+    policy = ctx.config.filter
+    raw_dir = ctx.run.root / "data" / "raw"
+    teachers = sorted(p.stem for p in raw_dir.glob("*.jsonl") if ctx.target in (None, p.stem))
+    if not teachers:
+        raise DataError(f"{raw_dir}: no raw records to filter (run generate, or put <teacher>.jsonl files there)")
+    import math_verify  # noqa: F401  (loaded once here, inherited by every forked worker)
+
+    from rchain.present import filter_lines
+
+    workers = policy.workers or os.cpu_count() or 1
+    with VerifyPool(symbolic_equal, workers=workers, timeout_s=policy.timeout_s) as pool:
+        for teacher in teachers:
+            tally = filter_teacher(ctx, policy, teacher, pool)
+            for line in filter_lines(tally.event()):
+                print(line, flush=True)
+        if pool.killed:
+            ctx.message(f"{pool.killed} verifications passed the {policy.timeout_s:g}s limit (parse_timeout)", level="warning")
