@@ -107,7 +107,7 @@ def _multiple_choice(problem: str, gold: Gold, predicted: list[str], shown_gold:
 
 def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_gold: str, shown_pred: str) -> Decision | Comparison:
     remaining: list[tuple[str, str]] = []
-    for gold, pred in zip(golds, preds):
+    for gold, pred in zip(golds, preds, strict=True):
         if normalize(gold) == normalize(pred):
             continue
         g, p = number(gold), number(pred)
@@ -118,7 +118,7 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
             return Decision("wrong", "numeric_mismatch", shown_gold, shown_pred)
         remaining.append((gold, pred))
     if not remaining:
-        exact = all(normalize(g) == normalize(p) for g, p in zip(golds, preds))
+        exact = all(normalize(g) == normalize(p) for g, p in zip(golds, preds, strict=True))
         return Decision("correct", "exact_match" if exact else "numeric_match", shown_gold, shown_pred)
     return Comparison(tuple(remaining), "symbolic_match", "symbolic_mismatch", shown_gold, shown_pred)
 
