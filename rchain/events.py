@@ -109,6 +109,8 @@ class FilterProgress(Event, frozen=True, kw_only=True, tag="filter_progress"):
     #: Replies in the clean subset (after keep policy and overrides); -1 until it is written.
     kept: int = -1
     timeouts: int = 0
+    #: source -> flag -> count (contaminated:<benchmark>, figure_missing, multi_part).
+    flags: dict[str, dict[str, int]] = {}
 
 
 EVENT_TYPES: tuple[type[Event], ...] = (StageStarted, StageFinished, Message, Progress, GenerateProgress, FilterProgress)

@@ -118,6 +118,12 @@ def filter_lines(p: FilterProgress, top_reasons: int = 8) -> list[str]:
     reasons = sorted(p.reasons.items(), key=lambda item: -item[1])[:top_reasons]
     if reasons:
         lines.append("  top reasons: " + ", ".join(f"{reason} {count:,}" for reason, count in reasons))
+    flag_totals: dict[str, int] = {}
+    for flags in p.flags.values():
+        for flag, count in flags.items():
+            flag_totals[flag] = flag_totals.get(flag, 0) + count
+    if flag_totals:
+        lines.append("  problem flags (replies): " + ", ".join(f"{flag} {count:,}" for flag, count in sorted(flag_totals.items())))
     return lines
 
 

@@ -176,6 +176,8 @@ class Verdict(msgspec.Struct, frozen=True, kw_only=True):
     #: The answers as extracted from the reference solution and from the reply.
     gold: str = ""
     predicted: str = ""
+    #: Problem-level marks: contaminated:<benchmark>, figure_missing, multi_part.
+    flags: list[str] = []
     t: float = 0.0
 
 

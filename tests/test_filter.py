@@ -190,3 +190,38 @@ def test_one_answer_boxed_in_pieces_is_compared_part_by_part() -> None:
     assert "\\boxed{3}" in raw[start:] and "\\boxed{7}" in raw[start:]
     assert settle("math", row["problem"], "$\\boxed{3, 5, 7}$", reply(raw[:end], raw[start:])) == ("correct", "exact_match")
     assert settle("math", "p", "$\\boxed{3, 5, 7}$", reply("t", "$\\boxed{3}, \\boxed{5}, \\boxed{8}$")) == ("wrong", "numeric_mismatch")
+
+
+def test_decontamination_and_quality_flags_with_real_benchmark_copies(tmp_path: Path) -> None:
+    math500 = [json.loads(line) for line in (SHARED_DATA / "math500" / "test.jsonl").read_text(encoding="utf-8").split("\n") if line.strip()]
+    leaked = next(r for r in math500 if len(r["problem"].split()) > 20)
+    multi = next(r for r in NUMINA if "(1)" in r["problem"] and "(2)" in r["problem"] and len(re.findall(r"\\boxed", r["solution"])) == 1)
+    records = [
+        # A MATH-500 test question with a different opening: still contaminated.
+        raw_record("leak:0", "leak", "math", "Answer this: " + leaked["problem"], f"$\\boxed{{{leaked['answer']}}}$", reply("t", f"$\\boxed{{{leaked['answer']}}}$")),
+        raw_record("fig:0", "fig", "synthetic_math", "In the figure, triangle ABC has AB = 3 and BC = 4. Find AC.", "$\\boxed{5}$", reply("t", "$\\boxed{5}$")),
+        raw_record("multi:0", "multi", "cn_k12", multi["problem"], multi["solution"], reply("t", "$\\boxed{0}$")),
+    ]
+    config = tmp_path / "pipeline.toml"
+    config.write_text(
+        f'[run]\nname = "d"\n[eval.local_paths]\nmath_500 = "{SHARED_DATA / "math500"}"\ngpqa_diamond = "{SHARED_DATA / "gpqa_diamond" / "gpqa_diamond.jsonl"}"\n',
+        encoding="utf-8",
+    )
+    run_root = tmp_path / "runs" / "d"
+    write_raw(run_root, "T", records)
+    result = subprocess.run(rchain_cmd("filter", str(config)), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "decontamination: 500 math_500 questions" in result.stdout and "decontamination: 198 gpqa_diamond questions" in result.stdout
+    verdicts = {v["uid"]: v for v in map(json.loads, (run_root / "data/verdicts/T.jsonl").read_text().splitlines())}
+    assert verdicts["leak:0"]["label"] == "correct" and verdicts["leak:0"]["flags"] == ["contaminated:math_500"]
+    assert verdicts["fig:0"]["flags"] == ["figure_missing"]
+    assert "multi_part" in verdicts["multi:0"]["flags"]
+    clean = [json.loads(line)["uid"] for line in (run_root / "data/clean/T.jsonl").read_text().splitlines()]
+    assert clean == ["fig:0"]  # the leaked problem is correct but never trained on
+    assert "contaminated:math_500 1" in result.stdout and "figure_missing 1" in result.stdout
+
+    # Without local copies the check is skipped, and the log says so.
+    config.write_text('[run]\nname = "d2"\n', encoding="utf-8")
+    write_raw(tmp_path / "runs" / "d2", "T", records[:1])
+    skipped = subprocess.run(rchain_cmd("filter", str(config)), capture_output=True, text=True, timeout=120)
+    assert "no local copy of math_500, gpqa_diamond in eval.local_paths" in skipped.stdout

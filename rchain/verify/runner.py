@@ -24,6 +24,7 @@ from rchain.runs import write_atomic
 from rchain.stages import StageContext
 from rchain.verify.judge import ANSWERLESS_REASONS, Comparison, Decision, precheck, symbolic_equal
 from rchain.verify.pool import TIMED_OUT, VerifyPool, WorkerError
+from rchain.verify.quality import ContaminationIndex, benchmark_texts, quality_flags
 
 REPORT_EVERY_S = 0.5
 MAX_BAD_LINES_SHOWN = 20
@@ -87,6 +88,7 @@ class _Tally:
         self.teacher = teacher
         self.total = total
         self.by_source: dict[str, Counter[str]] = defaultdict(Counter)
+        self.flags: dict[str, Counter[str]] = defaultdict(Counter)
         self.reasons: Counter[str] = Counter()
         self.judged = 0
         self.timeouts = 0
@@ -97,6 +99,8 @@ class _Tally:
         self.by_source[verdict.source][verdict.label] += 1
         self.reasons[verdict.reason] += 1
         self.timeouts += verdict.reason == "parse_timeout"
+        for flag in verdict.flags:
+            self.flags[verdict.source][flag] += 1
 
     def event(self) -> FilterProgress:
         return FilterProgress(
@@ -107,10 +111,22 @@ class _Tally:
             reasons=dict(self.reasons.most_common()),
             kept=self.kept,
             timeouts=self.timeouts,
+            flags={source: dict(flags) for source, flags in sorted(self.flags.items())},
         )
 
 
-def filter_teacher(ctx: StageContext, policy: FilterSection, teacher: str, pool: VerifyPool) -> _Tally:
+def problem_flags(record: _RawView, index: ContaminationIndex | None, cache: dict[str, list[str]]) -> list[str]:
+    key = record.id or record.problem
+    flags = cache.get(key)
+    if flags is None:
+        flags = quality_flags(record.problem)
+        if index is not None:
+            flags = [f"contaminated:{name}" for name in index.hits(record.problem)] + flags
+        cache[key] = flags
+    return flags
+
+
+def filter_teacher(ctx: StageContext, policy: FilterSection, teacher: str, pool: VerifyPool, index: ContaminationIndex | None = None) -> _Tally:
     run = ctx.run
     raw_path = run.raw_path(teacher)
     verdicts_path = run.verdicts_path(teacher)
@@ -131,13 +147,15 @@ def filter_teacher(ctx: StageContext, policy: FilterSection, teacher: str, pool:
         tally.add(verdict)
     out = JsonlAppender(verdicts_path)
     waiting: dict[str, tuple[_RawView, Comparison]] = {}
+    flag_cache: dict[str, list[str]] = {}
     last_report = 0.0
 
     def record_verdict(record: _RawView, label: str, reason: str, gold: str, predicted: str) -> None:
         nonlocal last_report
         verdict = Verdict(
             uid=record.uid, id=record.id, teacher=teacher, source=record.source, label=label,
-            reason=reason, gold=gold[:500], predicted=predicted[:500], t=time.time(),
+            reason=reason, gold=gold[:500], predicted=predicted[:500],
+            flags=problem_flags(record, index, flag_cache), t=time.time(),
         )
         out.append(_encode(verdict))
         tally.add(verdict)
@@ -189,6 +207,8 @@ def write_clean(ctx: StageContext, policy: FilterSection, teacher: str, records:
         verdict = verdicts.get(uid)
         if verdict is None:
             return False
+        if any(flag.startswith("contaminated:") for flag in verdict.flags):
+            return False
         if verdict.label == "correct":
             return True
         return policy.unverifiable == "keep" and verdict.label == "unverifiable" and verdict.reason in ANSWERLESS_REASONS
@@ -225,11 +245,33 @@ def run(ctx: StageContext) -> None:
 
     from rchain.present import filter_lines
 
+    index = contamination_index(ctx)
     workers = policy.workers or os.cpu_count() or 1
     with VerifyPool(symbolic_equal, workers=workers, timeout_s=policy.timeout_s) as pool:
         for teacher in teachers:
-            tally = filter_teacher(ctx, policy, teacher, pool)
+            tally = filter_teacher(ctx, policy, teacher, pool, index)
             for line in filter_lines(tally.event()):
                 print(line, flush=True)
         if pool.killed:
             ctx.message(f"{pool.killed} verifications passed the {policy.timeout_s:g}s limit (parse_timeout)", level="warning")
+
+
+def contamination_index(ctx: StageContext) -> ContaminationIndex | None:
+    """8-gram index of the benchmarks' questions, from the local copies named in the config."""
+    config = ctx.config
+    if not config.filter.decontaminate:
+        return None
+    paths = {name: Path(path) for name, path in config.eval.local_paths.items() if name in config.eval.benchmarks}
+    missing = [name for name in config.eval.benchmarks if name not in paths]
+    if missing:
+        ctx.message(
+            f"decontamination: no local copy of {', '.join(missing)} in eval.local_paths; those benchmarks are not checked",
+            level="warning",
+        )
+    texts = {}
+    for name, path in paths.items():
+        if not path.exists():
+            raise DataError(f"eval.local_paths.{name}: {path}: no such file or folder")
+        texts[name] = benchmark_texts(path)
+        ctx.message(f"decontamination: {len(texts[name]):,} {name} questions from {path}")
+    return ContaminationIndex(texts) if texts else None
