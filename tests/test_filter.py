@@ -225,3 +225,13 @@ def test_decontamination_and_quality_flags_with_real_benchmark_copies(tmp_path: 
     write_raw(tmp_path / "runs" / "d2", "T", records[:1])
     skipped = subprocess.run(rchain_cmd("filter", str(config)), capture_output=True, text=True, timeout=120)
     assert "no local copy of math_500, gpqa_diamond in eval.local_paths" in skipped.stdout
+
+
+def test_an_unboxed_stated_answer_is_judged_and_flagged() -> None:
+    row = next(r for r in R1 if r["id"] == "cohere_r1_gsm8k_3")  # a real R1 reply with no \boxed{}
+    raw, end, start = row["response_raw"], int(row["reasoning_end"]), int(row["content_start"])
+    assert "\\boxed" not in raw and "**540 meters**" in raw[start:]
+    outcome = precheck("gsm8k", row["problem"], row["gold_solution"], reply(raw[:end], raw[start:]), "stop")
+    assert (outcome.label, outcome.reason, outcome.predicted, outcome.flags) == ("correct", "exact_match", "540", ("unboxed_answer",))
+    wrong = precheck("math", "p", "$\\boxed{\\sqrt{13}-3}$", reply("t", "$\\boxed{0.605551275}$"), "stop")
+    assert (wrong.label, wrong.reason) == ("wrong", "approximate_decimal")

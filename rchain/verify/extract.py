@@ -119,3 +119,44 @@ def options(problem: str) -> dict[str, str]:
         end = positions[i + 1].start() if i + 1 < len(positions) else len(problem)
         found[mark.group(1)] = problem[mark.end() : end].strip().strip("$").strip()
     return found
+
+
+_STATED = re.compile(
+    r"(?:final answer|the answer|answer)\s*(?:\*\*)?\s*(?:is|:|=)\s*(?:\*\*)?\s*(?:\\\(|\$)?\s*([^\n]+?)\s*(?:\\\)|\$)?\s*(?:\*\*)?\s*\.?\s*$",
+    re.I | re.M,
+)
+_BOLD = re.compile(r"\*\*([^*\n]{1,80})\*\*")
+_NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?")
+
+
+def stated_answer(text: str, *, numeric: bool) -> str | None:
+    """A final answer a reply states without `\\boxed{}`: "The answer is 540.", "**Answer:** 540",
+    a bold final value, or (for word problems) the last number of the answer part."""
+    tail = text[-1500:]
+    stated = _STATED.findall(tail)
+    if stated:
+        answer = stated[-1].strip()
+        return _word_problem_number(answer) if numeric else answer.strip("*").strip()
+    bold = [b for b in _BOLD.findall(tail) if re.search(r"\d", b)]
+    if bold:
+        return bold[-1].strip()
+    if numeric:
+        numbers = _NUMBER.findall(tail)
+        if numbers:
+            return numbers[-1]
+    return None
+
+
+def _word_problem_number(answer: str) -> str:
+    """The number a stated word-problem answer gives: "260 sheep." -> 260; "James runs a total of
+    **540 meters** per week." -> 540 (the bold value, else the statement's only number)."""
+    plain = answer.strip("*").strip()
+    leading = re.match(r"\$?\s*(-?\d[\d,]*(?:\.\d+)?)\s*%?(?:\s+[A-Za-z][\w\s-]*)?\.?$", plain)
+    if leading:
+        return leading.group(1)
+    for bold in reversed(_BOLD.findall(answer)):
+        numbers = _NUMBER.findall(bold)
+        if len(numbers) == 1:
+            return numbers[0].lstrip("$")
+    numbers = _NUMBER.findall(plain)
+    return numbers[0].lstrip("$") if len(numbers) == 1 else plain

@@ -14,13 +14,14 @@ Strategies by NuminaMath source:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from rchain.verify.extract import Gold, boxed_all, choice_letter, gold_answers, is_proof_problem, options, reply_parts
+from rchain.verify.extract import Gold, boxed_all, choice_letter, gold_answers, is_proof_problem, options, reply_parts, stated_answer
 
 Label = Literal["correct", "wrong", "unverifiable", "malformed"]
 MC_SOURCES = frozenset({"cn_k12", "amc_aime", "synthetic_amc"})
@@ -36,6 +37,8 @@ class Decision:
     reason: str
     gold: str = ""
     predicted: str = ""
+    #: Reply-level marks: unboxed_answer (the answer was stated without \\boxed{}).
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Comparison:
     mismatch_reason: str
     gold: str
     predicted: str
+    flags: tuple[str, ...] = ()
 
 
 def precheck(source: str, problem: str, solution: str, assistant: str, finish_reason: str) -> Decision | Comparison:
@@ -67,7 +71,19 @@ def precheck(source: str, problem: str, solution: str, assistant: str, finish_re
         return Decision("unverifiable", "proof_problem" if is_proof_problem(problem) else "no_gold_answer")
     predicted = boxed_all(parts.answer) or boxed_all(parts.think[-2000:])
     if not predicted:
-        return Decision("malformed", "no_boxed_in_reply", shown_gold)
+        stated = stated_answer(parts.answer, numeric=source in NUMERIC_SOURCES or _looks_numeric(gold))
+        if stated is None:
+            return Decision("malformed", "no_boxed_in_reply", shown_gold)
+        outcome = _judge_predicted(source, problem, gold, [stated], shown_gold)
+        return dataclasses.replace(outcome, flags=(*outcome.flags, "unboxed_answer"))
+    return _judge_predicted(source, problem, gold, predicted, shown_gold)
+
+
+def _looks_numeric(gold: Gold) -> bool:
+    return all(number(answer) is not None for answer in gold.answers)
+
+
+def _judge_predicted(source: str, problem: str, gold: Gold, predicted: list[str], shown_gold: str) -> Decision | Comparison:
     if source in MC_SOURCES:
         decided = _multiple_choice(problem, gold, predicted, shown_gold, " ; ".join(predicted))
         if decided is not None:
@@ -110,6 +126,9 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
     for gold, pred in zip(golds, preds, strict=True):
         if normalize(gold) == normalize(pred):
             continue
+        if _APPROXIMATE.fullmatch(normalize(pred)) and _EXACT_ONLY.search(gold):
+            # 0.6056 for \\sqrt{13}-3: math-verify's rounding would accept it; the answer asked is exact.
+            return Decision("wrong", "approximate_decimal", shown_gold, shown_pred)
         g, p = number(gold), number(pred)
         if g is not None and p is not None:
             if _close(g, p):
@@ -125,6 +144,10 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
 
 # ---------------------------------------------------------------------------------------------
 # Normalisation and numbers
+
+
+_APPROXIMATE = re.compile(r"-?\d*\.\d{3,}")
+_EXACT_ONLY = re.compile(r"\\sqrt|\\pi|\\log|\\ln|\\sin|\\cos|\\tan|e\^|\\frac\{[^}]*\}\{(?:3|6|7|9|11|12|13)\}")
 
 
 def split_top_level(answer: str) -> list[str]:

@@ -150,12 +150,12 @@ def filter_teacher(ctx: StageContext, policy: FilterSection, teacher: str, pool:
     flag_cache: dict[str, list[str]] = {}
     last_report = 0.0
 
-    def record_verdict(record: _RawView, label: str, reason: str, gold: str, predicted: str) -> None:
+    def record_verdict(record: _RawView, label: str, reason: str, gold: str, predicted: str, reply_flags: tuple[str, ...] = ()) -> None:
         nonlocal last_report
         verdict = Verdict(
             uid=record.uid, id=record.id, teacher=teacher, source=record.source, label=label,
             reason=reason, gold=gold[:500], predicted=predicted[:500],
-            flags=problem_flags(record, index, flag_cache), t=time.time(),
+            flags=[*reply_flags, *problem_flags(record, index, flag_cache)], t=time.time(),
         )
         out.append(_encode(verdict))
         tally.add(verdict)
@@ -171,7 +171,7 @@ def filter_teacher(ctx: StageContext, policy: FilterSection, teacher: str, pool:
             seen.add(record.uid)
             outcome = precheck(record.source, record.problem, record.solution, assistant_of(record), record.finish_reason)
             if isinstance(outcome, Decision):
-                record_verdict(record, outcome.label, outcome.reason, outcome.gold, outcome.predicted)
+                record_verdict(record, outcome.label, outcome.reason, outcome.gold, outcome.predicted, outcome.flags)
             else:
                 waiting[record.uid] = (record, outcome)
                 yield record.uid, outcome.pairs
@@ -187,7 +187,7 @@ def filter_teacher(ctx: StageContext, policy: FilterSection, teacher: str, pool:
                 label, reason = "correct", comparison.match_reason
             else:
                 label, reason = "wrong", comparison.mismatch_reason
-            record_verdict(record, label, reason, comparison.gold, comparison.predicted)
+            record_verdict(record, label, reason, comparison.gold, comparison.predicted, comparison.flags)
     finally:
         out.close()
     tally.kept = write_clean(ctx, policy, teacher, records)

@@ -1,0 +1,175 @@
+"""Filter accuracy on the labelled data in ../shared/data, beside two baselines, in one run.
+
+    .venv/bin/python scripts/eval_filter.py [--show-errors N]
+
+Label = "fit to train on": the reply finished and its final answer is right (the data's own
+label, from an LLM judge or a rule-based harness; see each PROVENANCE.md). Compared:
+
+* seed:  the seed's rule: normalised string equality of the last \\boxed{} in the reference and
+         in the reply's last 100 characters (None == None accepts);
+* naive: math-verify used naively, `verify(parse(reference), parse(reply))`;
+* rchain: the filter's verdict is `correct`.
+
+Prints precision, recall and false accepts per data slice and per source for all three.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@dataclass
+class Case:
+    slice: str
+    source: str
+    problem: str
+    solution: str
+    assistant: str
+    finish: str
+    fit: bool
+    raw_reply: str
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+
+
+def _truth(value: object) -> bool:
+    return str(value) == "True"
+
+
+def _boxed(answer: object) -> str:
+    return f"$\\boxed{{{answer}}}$"
+
+
+def load_cases() -> list[Case]:
+    cases: list[Case] = []
+    for row in _rows(DATA / "r1_responses" / "deepseek_r1_cohere_reasoning_v5.jsonl"):
+        raw = row["response_raw"] or ""
+        end, start = int(row["reasoning_end"] or 0), int(row["content_start"] or 0)
+        source = "math" if row["benchmark"] == "math500" else "gsm8k"
+        solution = (row["gold_solution"] if source == "gsm8k" else None) or _boxed(row["gold_answer"])
+        assistant = f"<think>{raw[:end]}</think>\n\n<answer>{raw[start:]}</answer>"
+        cases.append(Case(f"r1:{row['benchmark']}", source, row["problem"], solution, assistant, "stop", _truth(row["label_correct"]), raw))
+    for row in _rows(DATA / "r1_responses" / "skyt1_reasoning_outputs_skythought.jsonl"):
+        raw = row["response_raw"]
+        think = raw.split("<|end_of_thought|>")[0].replace("<|begin_of_thought|>", "").strip()
+        answer = raw.split("<|begin_of_solution|>")[-1].replace("<|end_of_solution|>", "").strip() if "<|begin_of_solution|>" in raw else ""
+        complete = _truth(row["response_complete"])
+        source = "math" if row["benchmark"] == "math500" else "amc_aime"
+        cases.append(Case(f"skyt1:{row['benchmark']}", source, row["problem"], _boxed(row["gold_answer_normalized_by_harness"] or row["gold_answer"]),
+                          f"<think>{think}</think>\n\n<answer>{answer}</answer>", "stop" if complete else "length",
+                          _truth(row["label_correct"]) and complete, raw))
+    for row in _rows(DATA / "graded_samples" / "qwen25math_harness_graded_outputs.jsonl"):
+        response = row["model_response"]
+        source = "math" if row["benchmark"] == "math500" else "amc_aime"
+        # A non-reasoning CoT: its whole text stands for both parts.
+        cases.append(Case(f"qwen_harness:{row['benchmark']}", source, row["problem"], _boxed(row["gold_answer_normalized_by_harness"] or row["gold_answer"]),
+                          f"<think>{response}</think>\n\n<answer>{response[-1500:]}</answer>", "stop", _truth(row["label_correct"]), response))
+    for row in _rows(DATA / "graded_samples" / "cn_k12_command_r_llm_verified.jsonl"):
+        response = row["model_response"]
+        cases.append(Case("cn_k12_command_r", "cn_k12", row["problem"], row["gold_solution"],
+                          f"<think>{response}</think>\n\n<answer>{response[-1500:]}</answer>", "stop", _truth(row["label_correct"]), response))
+    for row in _rows(DATA / "equivalence_pairs" / "pairs.jsonl"):
+        if row.get("pred") is None or row.get("gold") is None or row.get("checker") == "llm_equality_judge":
+            continue
+        pred = row["pred"] if "\\boxed" in row["pred"] else _boxed(row["pred"])
+        cases.append(Case("equivalence_pairs", "math", "", _boxed(row["gold"]), f"<think>-</think>\n\n<answer>{pred}</answer>", "stop", bool(row["expected"]), pred))
+    return cases
+
+
+def seed_rule(case: Case) -> bool:
+    from rchain.verify.extract import last_boxed
+
+    def norm(answer: str | None) -> str | None:
+        return None if answer is None else re.sub(r"\s+", "", answer).replace("\\dfrac", "\\frac").rstrip(".")
+
+    return norm(last_boxed(case.solution)) == norm(last_boxed(case.raw_reply[-100:]))
+
+
+def naive_math_verify(case: Case) -> bool:
+    from math_verify import parse, verify
+
+    return bool(verify(parse(case.solution), parse(case.raw_reply)))
+
+
+def rchain_verdicts(cases: list[Case]) -> list[tuple[bool, str]]:
+    from rchain.verify.judge import Comparison, precheck, symbolic_equal
+    from rchain.verify.pool import VerifyPool
+
+    out: list[tuple[bool, str] | None] = [None] * len(cases)
+    jobs = []
+    for i, case in enumerate(cases):
+        outcome = precheck(case.source, case.problem, case.solution, case.assistant, case.finish)
+        if isinstance(outcome, Comparison):
+            jobs.append((i, outcome))
+        else:
+            out[i] = (outcome.label == "correct", outcome.reason)
+    comparisons = dict(jobs)
+    with VerifyPool(symbolic_equal, timeout_s=5.0) as pool:
+        for i, result in pool.map((i, c.pairs) for i, c in jobs):
+            ok = result is True
+            out[i] = (ok, comparisons[i].match_reason if ok else (comparisons[i].mismatch_reason if result is False else "parse_timeout"))
+    return out  # type: ignore[return-value]
+
+
+def scores(pairs: list[tuple[bool, bool]]) -> tuple[float, float, int]:
+    tp = sum(1 for said, fit in pairs if said and fit)
+    fp = sum(1 for said, fit in pairs if said and not fit)
+    fn = sum(1 for said, fit in pairs if not said and fit)
+    precision = tp / (tp + fp) if tp + fp else float("nan")
+    recall = tp / (tp + fn) if tp + fn else float("nan")
+    return precision, recall, fp
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--show-errors", type=int, default=0, help="print up to N false accepts and N false rejects of rchain")
+    args = parser.parse_args()
+    import logging
+
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
+    cases = load_cases()
+    print(f"{len(cases):,} labelled replies", file=sys.stderr)
+    ours = rchain_verdicts(cases)
+    seed = [seed_rule(c) for c in cases]
+    naive = [naive_math_verify(c) for c in cases]
+
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, case in enumerate(cases):
+        groups[f"slice {case.slice}"].append(i)
+        groups[f"source {case.source}"].append(i)
+        groups["all"].append(i)
+    header = f"{'group':<34}{'n':>6} | {'seed P':>7}{'R':>7}{'FA':>5} | {'naive P':>8}{'R':>7}{'FA':>5} | {'rchain P':>9}{'R':>7}{'FA':>5}"
+    print(header)
+    print("-" * len(header))
+    for name in sorted(groups, key=lambda g: (g != "all", g)):
+        idx = groups[name]
+        cells = []
+        for said in (seed, naive, [ok for ok, _ in ours]):
+            p, r, fa = scores([(said[i], cases[i].fit) for i in idx])
+            cells.append(f"{p:>7.3f}{r:>7.3f}{fa:>5}")
+        print(f"{name:<34}{len(idx):>6} | {cells[0]} | {' ' + cells[1]} | {'  ' + cells[2]}")
+    if args.show_errors:
+        accepts = [i for i, (ok, _) in enumerate(ours) if ok and not cases[i].fit][: args.show_errors]
+        rejects = [i for i, (ok, _) in enumerate(ours) if not ok and cases[i].fit][: args.show_errors]
+        from rchain.verify.extract import boxed_all, gold_answers, reply_parts
+
+        for title, chosen in (("FALSE ACCEPTS", accepts), ("FALSE REJECTS", rejects)):
+            print(f"\n{title}")
+            for i in chosen:
+                case = cases[i]
+                pred = boxed_all(reply_parts(case.assistant).answer)
+                print(f"  [{case.slice}] {ours[i][1]}: gold {gold_answers(case.solution).answers} | pred {pred[-3:]}")
+
+
+if __name__ == "__main__":
+    main()
