@@ -235,3 +235,39 @@ def test_an_unboxed_stated_answer_is_judged_and_flagged() -> None:
     assert (outcome.label, outcome.reason, outcome.predicted, outcome.flags) == ("correct", "exact_match", "540", ("unboxed_answer",))
     wrong = precheck("math", "p", "$\\boxed{\\sqrt{13}-3}$", reply("t", "$\\boxed{0.605551275}$"), "stop")
     assert (wrong.label, wrong.reason) == ("wrong", "approximate_decimal")
+
+
+def test_filter_resumes_after_sigkill_without_duplicate_verdicts(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from rchain.config import load_config
+    from rchain.stages import prepare_run
+    from rchain.supervisor import Supervisor
+
+    # Every comparison hangs until the 1 s limit: a slow run to kill in the middle of.
+    records = [
+        raw_record(f"h:{i}", f"h{i}", "math", f"Simplify number {i}.", "$\\boxed{2^{2^{100}}}$", reply("t", "$\\boxed{4^{2^{99}}}$"))
+        for i in range(8)
+    ]
+    config = tmp_path / "pipeline.toml"
+    config.write_text('[run]\nname = "k"\n[filter]\ntimeout_s = 1.0\nworkers = 1\ndecontaminate = false\n', encoding="utf-8")
+    run = prepare_run(load_config(config))
+    write_raw(run.root, "T", records)
+    supervisor = Supervisor(run)
+    supervisor.start("filter")
+    verdicts = run.verdicts_path("T")
+    deadline = time.monotonic() + 60
+    while not verdicts.exists() or verdicts.read_text().count("\n") < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(run.read_state("filter").pid, signal.SIGKILL)
+    supervisor.wait("filter", timeout=10)
+    assert supervisor.status("filter") == "crashed"
+    before = verdicts.read_text().count("\n")
+    assert 2 <= before < 8
+    supervisor.start("filter")
+    assert supervisor.wait("filter", timeout=60) == "done"
+    uids = [json.loads(line)["uid"] for line in verdicts.read_text().splitlines()]
+    assert sorted(uids) == sorted(r["uid"] for r in records)  # each judged once, none lost
+    assert all(json.loads(line)["reason"] == "parse_timeout" for line in verdicts.read_text().splitlines())
