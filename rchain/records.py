@@ -89,6 +89,31 @@ def iter_lines(path: Path, *, start: int = 0) -> Iterator[tuple[int, bytes]]:
                 yield lineno, raw
 
 
+def iter_objects(path: Path) -> Iterator[dict]:
+    """The JSON objects of a JSONL file someone else wrote (a benchmark copy, a problem list),
+    skipping lines that are not objects: for readers that only need what is readable."""
+    import orjson
+
+    for _, raw in iter_lines(path):
+        try:
+            row = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            yield row
+
+
+def iter_decoded(path: Path, decoder: msgspec.json.Decoder) -> Iterator:
+    """Typed records of one of rchain's own JSONL files; torn or foreign lines are skipped."""
+    if not path.exists():
+        return
+    for _, raw in iter_lines(path):
+        try:
+            yield decoder.decode(raw)
+        except msgspec.DecodeError:
+            continue
+
+
 def iter_jsonl(path: Path) -> Iterator[tuple[int, object]]:
     """Yield (line number, decoded object); a malformed line raises DataError naming file:line."""
     import orjson

@@ -21,6 +21,7 @@ from pathlib import Path
 import orjson
 from aiohttp import web
 
+from rchain.records import iter_objects
 from rchain.verify.extract import last_boxed
 
 FAULTS = ("429", "500", "drop", "empty", "slow", "length", "think_in_content")
@@ -58,20 +59,13 @@ def load_answer_table(paths: list[Path]) -> dict[str, str]:
     """Problem text -> reference answer, from JSONL rows with `problem` and `answer` or `solution`."""
     table: dict[str, str] = {}
     for path in paths:
-        with open(path, "rb") as fh:
-            for raw in fh:
-                if not raw.strip():
-                    continue
-                try:
-                    row = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    continue
-                problem = row.get("problem") or row.get("question")
-                answer = row.get("answer")
-                if answer is None and isinstance(row.get("solution"), str):
-                    answer = last_boxed(row["solution"])
-                if isinstance(problem, str) and answer is not None:
-                    table[problem.strip()] = str(answer)
+        for row in iter_objects(path):
+            problem = row.get("problem") or row.get("question")
+            answer = row.get("answer")
+            if answer is None and isinstance(row.get("solution"), str):
+                answer = last_boxed(row["solution"])
+            if isinstance(problem, str) and answer is not None:
+                table[problem.strip()] = str(answer)
     return table
 
 

@@ -13,6 +13,7 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import msgspec
@@ -31,7 +32,7 @@ from rchain.records import (
     JsonlAppender,
     RawRecord,
     TokenUsage,
-    iter_lines,
+    iter_decoded,
 )
 from rchain.stages import StageContext
 
@@ -52,18 +53,14 @@ class _ResumeInfo(msgspec.Struct):
     usage: TokenUsage = TokenUsage()
 
 
-def scan_finished(path, teacher: Teacher) -> tuple[set[str], float]:
+_resume_decoder = msgspec.json.Decoder(_ResumeInfo)
+
+
+def scan_finished(path: Path, teacher: Teacher) -> tuple[set[str], float]:
     """Uids already on disk, and what they cost (so cost so far survives a resume)."""
     uids: set[str] = set()
     cost = 0.0
-    if not path.exists():
-        return uids, cost
-    decoder = msgspec.json.Decoder(_ResumeInfo)
-    for _, raw in iter_lines(path):
-        try:
-            info = decoder.decode(raw)
-        except msgspec.DecodeError:
-            continue
+    for info in iter_decoded(path, _resume_decoder):
         if info.uid not in uids:
             uids.add(info.uid)
             cost += reply_cost(teacher, info.usage)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-import orjson
+from rchain.records import iter_objects
 
 NGRAM = 8
 _WORD = re.compile(r"[a-z0-9]+")
@@ -33,13 +33,7 @@ def benchmark_texts(path: Path) -> list[str]:
     files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
     texts = []
     for file in files:
-        for raw in file.read_bytes().split(b"\n"):
-            if not raw.strip():
-                continue
-            try:
-                row = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                continue
+        for row in iter_objects(file):
             for field in _QUESTION_FIELDS:
                 if isinstance(row.get(field), str):
                     texts.append(row[field])

@@ -19,7 +19,7 @@ import msgspec
 from rchain.config import FilterSection
 from rchain.errors import ConfigError, DataError
 from rchain.events import FilterProgress
-from rchain.records import ChatMessage, JsonlAppender, Override, Verdict, iter_lines
+from rchain.records import ChatMessage, JsonlAppender, Override, Verdict, iter_decoded, iter_lines
 from rchain.runs import write_atomic
 from rchain.stages import StageContext
 from rchain.verify.judge import ANSWERLESS_REASONS, Comparison, Decision, precheck, symbolic_equal
@@ -59,28 +59,12 @@ def assistant_of(record: _RawView) -> str:
 
 
 def read_verdicts(path: Path) -> dict[str, Verdict]:
-    verdicts: dict[str, Verdict] = {}
-    if path.exists():
-        for _, raw in iter_lines(path):
-            try:
-                verdict = _verdict_decoder.decode(raw)
-            except msgspec.DecodeError:
-                continue
-            verdicts[verdict.uid] = verdict
-    return verdicts
+    return {verdict.uid: verdict for verdict in iter_decoded(path, _verdict_decoder)}
 
 
 def read_overrides(path: Path) -> dict[str, str]:
-    decisions: dict[str, str] = {}
-    if path.exists():
-        for _, raw in iter_lines(path):
-            try:
-                override = _override_decoder.decode(raw)
-            except msgspec.DecodeError:
-                continue
-            if override.decision in ("accept", "reject"):
-                decisions[override.uid] = override.decision
-    return decisions
+    """uid -> "accept" or "reject"; the last decision for a uid wins."""
+    return {o.uid: o.decision for o in iter_decoded(path, _override_decoder) if o.decision in ("accept", "reject")}
 
 
 class _Tally:
