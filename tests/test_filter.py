@@ -271,3 +271,16 @@ def test_filter_resumes_after_sigkill_without_duplicate_verdicts(tmp_path: Path)
     uids = [json.loads(line)["uid"] for line in verdicts.read_text().splitlines()]
     assert sorted(uids) == sorted(r["uid"] for r in records)  # each judged once, none lost
     assert all(json.loads(line)["reason"] == "parse_timeout" for line in verdicts.read_text().splitlines())
+
+
+def test_the_last_boxed_answer_is_final_unless_the_closing_lines_hedge() -> None:
+    steps = reply("t", "From $\\boxed{2+3m=0}$ we get\n\n$m = \\boxed{-\\frac{2}{3}}$.")
+    assert settle("cn_k12", "Find m.", "So $m=\\boxed{-\\frac{2}{3}}$.", steps) == ("correct", "exact_match")
+    hedge = reply("t", "It is $\\boxed{-\\frac{2}{3}}$ or $\\boxed{\\frac{2}{3}}$.")
+    assert settle("cn_k12", "Find m.", "So $m=\\boxed{-\\frac{2}{3}}$.", hedge) == ("malformed", "conflicting_answers")
+
+
+def test_a_stated_choice_on_the_line_after_the_statement() -> None:
+    row = mc_row()
+    outcome = precheck("cn_k12", row["problem"], row["solution"], reply("t", "The correct answer is:\n\n**B: $10$**"), "stop")
+    assert (outcome.label, outcome.reason, outcome.flags) == ("correct", "mc_letter_match", ("unboxed_answer",))

@@ -122,7 +122,7 @@ def options(problem: str) -> dict[str, str]:
 
 
 _STATED = re.compile(
-    r"(?:final answer|the answer|answer)\s*(?:\*\*)?\s*(?:is|:|=)\s*(?:\*\*)?\s*(?:\\\(|\$)?\s*([^\n]+?)\s*(?:\\\)|\$)?\s*(?:\*\*)?\s*\.?\s*$",
+    r"(?:final answer|the answer|answer)\s*(?:\*\*)?\s*(?:is\s*:?|:|=)\s*(?:\*\*)?\s*(?:\\\(|\$)?\s*([^\n]*?)\s*(?:\\\)|\$)?\s*(?:\*\*)?\s*\.?\s*$",
     re.I | re.M,
 )
 _BOLD = re.compile(r"\*\*([^*\n]{1,80})\*\*")
@@ -133,10 +133,16 @@ def stated_answer(text: str, *, numeric: bool) -> str | None:
     """A final answer a reply states without `\\boxed{}`: "The answer is 540.", "**Answer:** 540",
     a bold final value, or (for word problems) the last number of the answer part."""
     tail = text[-1500:]
-    stated = _STATED.findall(tail)
-    if stated:
-        answer = stated[-1].strip()
-        return _word_problem_number(answer) if numeric else answer.strip("*").strip()
+    matches = list(_STATED.finditer(tail))
+    if matches:
+        last = matches[-1]
+        answer = last.group(1).strip()
+        if not answer.strip("*:. "):
+            # "The correct answer is:" with the answer on the next line.
+            following = [line.strip() for line in tail[last.end():].split("\n") if line.strip()]
+            answer = following[0] if following else ""
+        if answer.strip("*:. "):
+            return _word_problem_number(answer) if numeric else answer.strip("*").strip().strip("$").strip()
     bold = [b for b in _BOLD.findall(tail) if re.search(r"\d", b)]
     if bold:
         return bold[-1].strip()

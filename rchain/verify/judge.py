@@ -69,21 +69,29 @@ def precheck(source: str, problem: str, solution: str, assistant: str, finish_re
         if gold.empty_boxed:
             return Decision("unverifiable", "empty_gold_boxed")
         return Decision("unverifiable", "proof_problem" if is_proof_problem(problem) else "no_gold_answer")
-    predicted = boxed_all(parts.answer) or boxed_all(parts.think[-2000:])
+    answer_text = parts.answer if boxed_all(parts.answer) else parts.think[-2000:]
+    predicted = boxed_all(answer_text)
     if not predicted:
         stated = stated_answer(parts.answer, numeric=source in NUMERIC_SOURCES or _looks_numeric(gold))
         if stated is None:
             return Decision("malformed", "no_boxed_in_reply", shown_gold)
         outcome = _judge_predicted(source, problem, gold, [stated], shown_gold)
         return dataclasses.replace(outcome, flags=(*outcome.flags, "unboxed_answer"))
-    return _judge_predicted(source, problem, gold, predicted, shown_gold)
+    return _judge_predicted(source, problem, gold, predicted, shown_gold, answer_text)
+
+
+def _closing_paragraph(text: str) -> str:
+    paragraphs = [p for p in text.strip().split("\n\n") if p.strip()]
+    return paragraphs[-1] if paragraphs else ""
 
 
 def _looks_numeric(gold: Gold) -> bool:
     return all(number(answer) is not None for answer in gold.answers)
 
 
-def _judge_predicted(source: str, problem: str, gold: Gold, predicted: list[str], shown_gold: str) -> Decision | Comparison:
+def _judge_predicted(
+    source: str, problem: str, gold: Gold, predicted: list[str], shown_gold: str, answer_text: str = ""
+) -> Decision | Comparison:
     if source in MC_SOURCES:
         decided = _multiple_choice(problem, gold, predicted, shown_gold, " ; ".join(predicted))
         if decided is not None:
@@ -94,9 +102,11 @@ def _judge_predicted(source: str, problem: str, gold: Gold, predicted: list[str]
         parts = split_top_level(golds[0])
         if len(distinct) > 1 and len(parts) == len(predicted):
             golds = tuple(parts)  # "3, 5, 7" answered as \boxed{3}, \boxed{5}, \boxed{7}
-        elif len(distinct) > 1:
+        elif len(distinct) > 1 and len({normalize(p) for p in boxed_all(_closing_paragraph(answer_text))}) > 1:
+            # Different answers boxed side by side at the end: a hedge, not an answer.
             return Decision("malformed", "conflicting_answers", shown_gold, " ; ".join(predicted))
         else:
+            # Intermediate results boxed on the way: the last boxed answer is the final one.
             predicted = [predicted[-1]]
     shown_pred = " ; ".join(predicted)
     if len(predicted) != len(golds):
