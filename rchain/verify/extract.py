@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*")
-_REPLY = re.compile(r"\A\s*<think>(?P<think>.*?)</think>\s*<answer>(?P<answer>.*?)(?:</answer>\s*)?\Z", re.S)
 _TEXTBF_CHOICE = re.compile(r"\\textbf\{\s*\(?\s*([A-E])\s*\)?")
 _HASHES = re.compile(r"####\s*([^\n]+)")
 _THE_ANSWER_IS = re.compile(r"(?:final answer|the answer|answer)\s*(?:is|:)\s*:?\s*\$?([^$\n]+?)\$?\s*(?:\.|$)", re.I | re.M)
@@ -57,10 +56,19 @@ class ReplyParts:
 
 
 def reply_parts(assistant: str) -> ReplyParts:
-    match = _REPLY.match(assistant)
-    if not match:
+    """`<think>...</think>` then `<answer>...</answer>` (the closing answer tag optional).
+    Plain string searches: a regex over 20 KB replies was a third of the filter's main process."""
+    text = assistant.strip()
+    close = text.find("</think>")
+    if not text.startswith("<think>") or close < 0:
         return ReplyParts("", assistant, False)
-    return ReplyParts(match["think"].strip(), match["answer"].strip(), True)
+    rest = text[close + len("</think>") :].lstrip()
+    if not rest.startswith("<answer>"):
+        return ReplyParts("", assistant, False)
+    answer = rest[len("<answer>") :]
+    if answer.endswith("</answer>"):
+        answer = answer[: -len("</answer>")]
+    return ReplyParts(text[len("<think>") : close].strip(), answer.strip(), True)
 
 
 @dataclass(frozen=True)

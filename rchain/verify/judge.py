@@ -132,30 +132,54 @@ def _multiple_choice(problem: str, gold: Gold, predicted: list[str], shown_gold:
 
 
 def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_gold: str, shown_pred: str) -> Decision | Comparison:
+    """Settle each (gold, predicted) part by the cheapest rule that can; what only sympy can
+    settle becomes a Comparison. The verdict's reason is the weakest rule any part needed."""
     remaining: list[tuple[str, str]] = []
+    reasons: list[str] = []
     for gold, pred in zip(golds, preds, strict=True):
         if normalize(gold) == normalize(pred):
+            reasons.append("exact_match")
+            continue
+        letters = choice_letter(gold), choice_letter(pred)
+        if None not in letters:  # \\text{(C)} against C
+            if letters[0] != letters[1]:
+                return Decision("wrong", "mc_letter_mismatch", shown_gold, shown_pred)
+            reasons.append("mc_letter_match")
+            continue
+        if _WORDS_ONLY.fullmatch(normalize(gold)) and normalize(gold).casefold() == normalize(pred).casefold():
+            reasons.append("exact_match")  # \\text{east} against East
             continue
         if _APPROXIMATE.fullmatch(normalize(pred)) and _EXACT_ONLY.search(gold):
             # 0.6056 for \\sqrt{13}-3: math-verify's rounding would accept it; the answer asked is exact.
             return Decision("wrong", "approximate_decimal", shown_gold, shown_pred)
         g, p = number(gold), number(pred)
+        if g is not None and p is None and source in NUMERIC_SOURCES:
+            # A word problem's answer given in a sentence: its one number, or no decision.
+            found = [number(n) for n in _NUMBER_IN_TEXT.findall(pred)]
+            if len(found) != 1:
+                reason = "ambiguous_answer" if found else "numeric_mismatch"
+                return Decision("malformed" if found else "wrong", reason, shown_gold, shown_pred)
+            p = found[0]
         if g is not None and p is not None:
-            if _close(g, p):
-                continue
-            # Two plain numbers that differ: no need for sympy to say so.
-            return Decision("wrong", "numeric_mismatch", shown_gold, shown_pred)
+            if not _close(g, p):
+                # Two plain numbers that differ: no need for sympy to say so.
+                return Decision("wrong", "numeric_mismatch", shown_gold, shown_pred)
+            reasons.append("numeric_match")
+            continue
         remaining.append((gold, pred))
-    if not remaining:
-        exact = all(normalize(g) == normalize(p) for g, p in zip(golds, preds, strict=True))
-        return Decision("correct", "exact_match" if exact else "numeric_match", shown_gold, shown_pred)
-    return Comparison(tuple(remaining), "symbolic_match", "symbolic_mismatch", shown_gold, shown_pred)
+    if remaining:
+        return Comparison(tuple(remaining), "symbolic_match", "symbolic_mismatch", shown_gold, shown_pred)
+    weakest = next((r for r in ("numeric_match", "mc_letter_match") if r in reasons), "exact_match")
+    return Decision("correct", weakest, shown_gold, shown_pred)
 
 
 # ---------------------------------------------------------------------------------------------
 # Normalisation and numbers
 
 
+_WORDS_ONLY = re.compile(r"[A-Za-z][A-Za-z ]*")
+_BRACELESS_FRAC = re.compile(r"\\frac(\d)(\d)")
+_NUMBER_IN_TEXT = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?!\d)")
 _APPROXIMATE = re.compile(r"-?\d*\.\d{3,}")
 _EXACT_ONLY = re.compile(r"\\sqrt|\\pi|\\log|\\ln|\\sin|\\cos|\\tan|e\^|\\frac\{[^}]*\}\{(?:3|6|7|9|11|12|13)\}")
 
@@ -191,6 +215,7 @@ def normalize(answer: str) -> str:
     text = answer.strip()
     text = _TEXT_WRAPPERS.sub(r"\1", text)
     text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\left", "").replace("\\right", "")
+    text = _BRACELESS_FRAC.sub(r"\\frac{\1}{\2}", text)  # \\frac43 -> \\frac{4}{3}
     text = text.replace("^\\circ", "").replace("^{\\circ}", "").replace("°", "").replace("\\%", "%")
     text = _SPACING.sub("", text)
     text = re.sub(r"^[a-zA-Z]\s*=\s*", "", text)  # "x = 5" -> "5"
@@ -204,7 +229,8 @@ def number(answer: str) -> Fraction | None:
     text = _TEXT_WRAPPERS.sub(r"\1", answer).strip().strip("$").strip()
     text = text.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "").replace("\\!", "")
     text = _UNITS.sub("", text).strip()
-    text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    text = _BRACELESS_FRAC.sub(r"\\frac{\1}{\2}", text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac"))
+    text = text.replace("{,}", ",").rstrip(",.;:")
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text).replace(" ", "")
     mixed = re.fullmatch(r"(-?\d+)\\frac\{(\d+)\}\{(\d+)\}", text)
     if mixed and int(mixed[3]):
