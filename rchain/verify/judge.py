@@ -69,8 +69,11 @@ def precheck(source: str, problem: str, solution: str, assistant: str, finish_re
         if gold.empty_boxed:
             return Decision("unverifiable", "empty_gold_boxed")
         return Decision("unverifiable", "proof_problem" if is_proof_problem(problem) else "no_gold_answer")
-    answer_text = parts.answer if boxed_all(parts.answer) else parts.think[-2000:]
+    answer_text = parts.answer
     predicted = boxed_all(answer_text)
+    if not predicted:  # some replies box their answer at the end of the reasoning only
+        answer_text = parts.think[-2000:]
+        predicted = boxed_all(answer_text)
     if not predicted:
         stated = stated_answer(parts.answer, numeric=source in NUMERIC_SOURCES or _looks_numeric(gold))
         if stated is None:
