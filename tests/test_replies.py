@@ -5,7 +5,8 @@ from __future__ import annotations
 import msgspec
 
 from rchain.config import PromptSection
-from rchain.generate.client import Reply, Usage
+from rchain.generate.client import Reply
+from rchain.records import TokenUsage
 from rchain.generate.replies import SplitReply, assistant_text, request_messages, split_reply, user_prompt
 from rchain.generate.runner import build_record, reply_uid
 from rchain.generate.sse import SSEParser
@@ -50,7 +51,7 @@ def test_record_keeps_every_field_and_flags_empty_and_truncated_replies() -> Non
     )
     teacher = config.teachers[0]
     problem = Problem("abc123", "cn_k12", "Find $x$.", "So $x=\\boxed{3}$.")
-    reply = Reply("", "<think>\nx is 3\n</think>\n\n", "length", Usage(10, 20, 0, 4, True), 1.23456, 0.1, attempts=3)
+    reply = Reply("", "<think>\nx is 3\n</think>\n\n", "length", TokenUsage(prompt_tokens=10, completion_tokens=20, reasoning_tokens=0, cache_hit_tokens=4), 1.23456, 0.1, attempts=3)
     record = build_record(config, teacher, problem, 2, reply)
     data = msgspec.to_builtins(record)
     assert data["uid"] == reply_uid("abc123", "MathR", 2) == "abc123:MathR:2"

@@ -24,6 +24,7 @@ import orjson
 from rchain.config import Teacher
 from rchain.errors import RchainError
 from rchain.generate.sse import DONE, SSEParser
+from rchain.records import TokenUsage
 
 #: Causes that mean "the server is overloaded": they shrink the concurrency limit.
 THROTTLE_CAUSES = frozenset({"http_429", "http_5xx", "empty_body", "stalled", "timeout", "dropped_stream"})
@@ -49,21 +50,11 @@ class TeacherUnusable(RchainError):
 
 
 @dataclass
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    reasoning_tokens: int = 0
-    cache_hit_tokens: int = 0
-    #: False when the server sent no usage; counts are then chunk counts.
-    reported: bool = False
-
-
-@dataclass
 class Reply:
     reasoning: str
     content: str
     finish_reason: str
-    usage: Usage
+    usage: TokenUsage
     latency_s: float
     first_token_s: float | None
     attempts: int = 1
@@ -333,7 +324,7 @@ class TeacherClient:
         reasoning: list[str] = []
         content: list[str] = []
         finish_reason = ""
-        usage = Usage()
+        usage: TokenUsage | None = None
         first_token: float | None = None
         done = False
         payloads_seen = 0
@@ -381,9 +372,8 @@ class TeacherClient:
             raise RequestError("empty_body", "HTTP 200 with no data")
         if not finish_reason:
             raise RequestError("dropped_stream", "the stream ended without a finish_reason")
-        if not usage.reported:
-            usage.completion_tokens = len(reasoning) + len(content)
-            usage.reasoning_tokens = len(reasoning)
+        if usage is None:  # the server reported none: count chunks instead
+            usage = TokenUsage(completion_tokens=len(reasoning) + len(content), reasoning_tokens=len(reasoning), reported=False)
         return Reply(
             reasoning="".join(reasoning),
             content="".join(content),
@@ -394,13 +384,13 @@ class TeacherClient:
         )
 
 
-def _parse_usage(raw: dict) -> Usage:
+def _parse_usage(raw: dict) -> TokenUsage:
     details = raw.get("completion_tokens_details") or {}
     prompt_details = raw.get("prompt_tokens_details") or {}
     cache_hit = raw.get("prompt_cache_hit_tokens")  # DeepSeek
     if cache_hit is None:
         cache_hit = prompt_details.get("cached_tokens") or 0  # OpenAI
-    return Usage(
+    return TokenUsage(
         prompt_tokens=int(raw.get("prompt_tokens") or 0),
         completion_tokens=int(raw.get("completion_tokens") or 0),
         reasoning_tokens=int(details.get("reasoning_tokens") or 0),

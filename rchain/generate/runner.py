@@ -79,7 +79,6 @@ def build_record(config: PipelineConfig, teacher: Teacher, problem: Problem, sam
     if reply.finish_reason == "length":
         flags.append("truncated")
     gen = teacher.generation
-    usage = reply.usage
     return RawRecord(
         uid=reply_uid(problem.id, teacher.name, sample_index),
         id=problem.id,
@@ -95,13 +94,7 @@ def build_record(config: PipelineConfig, teacher: Teacher, problem: Problem, sam
         model=teacher.model,
         generation=GenerationConfig(gen.temperature, gen.top_p, gen.max_tokens),
         sample_index=sample_index,
-        usage=TokenUsage(
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-            cache_hit_tokens=usage.cache_hit_tokens,
-            reported=usage.reported,
-        ),
+        usage=reply.usage,
         finish_reason=reply.finish_reason,
         latency_s=round(reply.latency_s, 3),
         attempts=reply.attempts,
