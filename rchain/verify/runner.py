@@ -13,6 +13,7 @@ import os
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import NamedTuple
 
 import msgspec
 
@@ -110,25 +111,26 @@ def problem_flags(record: _RawView, index: ContaminationIndex | None, cache: dic
     return flags
 
 
+class _Entry(NamedTuple):
+    """What rebuilding the clean subset needs of one raw line (the record itself is not kept:
+    a raw file of a million 10 KB replies is read as a stream, never held in memory)."""
+
+    lineno: int
+    uid: str
+    problem_id: str
+    sample_index: int
+    length: int
+
+
 def filter_teacher(ctx: StageContext, policy: FilterSection, teacher: str, pool: VerifyPool, index: ContaminationIndex | None = None) -> _Tally:
     run = ctx.run
     raw_path = run.raw_path(teacher)
     verdicts_path = run.verdicts_path(teacher)
-    judged = read_verdicts(verdicts_path)
-    records: list[tuple[int, _RawView]] = []
-    bad = 0
-    for lineno, raw in iter_lines(raw_path):
-        try:
-            records.append((lineno, _raw_decoder.decode(raw)))
-        except msgspec.DecodeError as exc:
-            bad += 1
-            if bad <= MAX_BAD_LINES_SHOWN:
-                ctx.message(f"{raw_path}:{lineno}: skipped, not a raw record: {exc}", level="warning")
-    if bad > MAX_BAD_LINES_SHOWN:
-        ctx.message(f"{raw_path}: {bad - MAX_BAD_LINES_SHOWN} more bad lines skipped", level="warning")
-    tally = _Tally(teacher, len(records))
-    for verdict in judged.values():
+    verdicts = read_verdicts(verdicts_path)
+    tally = _Tally(teacher, sum(1 for _ in iter_lines(raw_path)))
+    for verdict in verdicts.values():
         tally.add(verdict)
+    entries: list[_Entry] = []
     out = JsonlAppender(verdicts_path)
     waiting: dict[str, tuple[_RawView, Comparison]] = {}
     flag_cache: dict[str, list[str]] = {}
@@ -142,23 +144,36 @@ def filter_teacher(ctx: StageContext, policy: FilterSection, teacher: str, pool:
             flags=[*reply_flags, *problem_flags(record, index, flag_cache)], t=time.time(),
         )
         out.append(_encode(verdict))
+        verdicts[verdict.uid] = verdict
         tally.add(verdict)
         if time.monotonic() - last_report >= REPORT_EVERY_S:
             ctx.events.emit(tally.event())
             last_report = time.monotonic()
 
     def jobs():
+        bad = 0
         seen: set[str] = set()
-        for _, record in records:
-            if record.uid in judged or record.uid in seen:
+        for lineno, raw in iter_lines(raw_path):
+            try:
+                record = _raw_decoder.decode(raw)
+            except msgspec.DecodeError as exc:
+                bad += 1
+                if bad <= MAX_BAD_LINES_SHOWN:
+                    ctx.message(f"{raw_path}:{lineno}: skipped, not a raw record: {exc}", level="warning")
+                continue
+            assistant = assistant_of(record)
+            entries.append(_Entry(lineno, record.uid, record.id or record.uid, record.sample_index, len(assistant)))
+            if record.uid in verdicts or record.uid in seen:
                 continue
             seen.add(record.uid)
-            outcome = precheck(record.source, record.problem, record.solution, assistant_of(record), record.finish_reason)
+            outcome = precheck(record.source, record.problem, record.solution, assistant, record.finish_reason)
             if isinstance(outcome, Decision):
                 record_verdict(record, outcome.label, outcome.reason, outcome.gold, outcome.predicted, outcome.flags)
             else:
                 waiting[record.uid] = (record, outcome)
                 yield record.uid, outcome.pairs
+        if bad > MAX_BAD_LINES_SHOWN:
+            ctx.message(f"{raw_path}: {bad - MAX_BAD_LINES_SHOWN} more bad lines skipped", level="warning")
 
     try:
         for uid, result in pool.map(jobs()):
@@ -174,15 +189,14 @@ def filter_teacher(ctx: StageContext, policy: FilterSection, teacher: str, pool:
             record_verdict(record, label, reason, comparison.gold, comparison.predicted, comparison.flags)
     finally:
         out.close()
-    tally.kept = write_clean(ctx, policy, teacher, records)
+    tally.kept = write_clean(ctx, policy, teacher, entries, verdicts)
     ctx.events.emit(tally.event())
     return tally
 
 
-def write_clean(ctx: StageContext, policy: FilterSection, teacher: str, records: list[tuple[int, _RawView]]) -> int:
+def write_clean(ctx: StageContext, policy: FilterSection, teacher: str, entries: list[_Entry], verdicts: dict[str, Verdict]) -> int:
     """Rebuild `data/clean/<teacher>.jsonl` from verdicts, keep policy and overrides."""
     run = ctx.run
-    verdicts = read_verdicts(run.verdicts_path(teacher))
     overrides = read_overrides(run.overrides_path)
 
     def eligible(uid: str) -> bool:
@@ -197,21 +211,21 @@ def write_clean(ctx: StageContext, policy: FilterSection, teacher: str, records:
             return True
         return policy.unverifiable == "keep" and verdict.label == "unverifiable" and verdict.reason in ANSWERLESS_REASONS
 
-    chosen: dict[str, list[tuple[int, _RawView]]] = defaultdict(list)
+    chosen: dict[str, list[_Entry]] = defaultdict(list)
     seen: set[str] = set()
-    for lineno, record in records:
-        if record.uid not in seen and eligible(record.uid):
-            seen.add(record.uid)
-            chosen[record.id or record.uid].append((lineno, record))
+    for entry in entries:
+        if entry.uid not in seen and eligible(entry.uid):
+            seen.add(entry.uid)
+            chosen[entry.problem_id].append(entry)
     keep_lines: set[int] = set()
     for group in chosen.values():
         if policy.keep == "all":
             picked = group
         elif policy.keep == "one_per_problem":
-            picked = [min(group, key=lambda item: (item[1].sample_index, item[0]))]
+            picked = [min(group, key=lambda e: (e.sample_index, e.lineno))]
         else:  # shortest
-            picked = [min(group, key=lambda item: (len(assistant_of(item[1])), item[0]))]
-        keep_lines.update(lineno for lineno, _ in picked)
+            picked = [min(group, key=lambda e: (e.length, e.lineno))]
+        keep_lines.update(e.lineno for e in picked)
     lines = [raw for lineno, raw in iter_lines(run.raw_path(teacher)) if lineno in keep_lines]
     write_atomic(run.clean_path(teacher), b"".join(lines))
     return len(lines)
