@@ -7,10 +7,9 @@ import time
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from rchain.config import Teacher
-from rchain.demo.teacher_server import ServerOptions, TeacherServer
+from rchain.demo.teacher_server import ServerOptions, start
 from rchain.generate.client import FlowControl, RequestError, TeacherClient
 
 MESSAGES = [{"role": "user", "content": "What is 2+2?\nPlease reason step by step, and put your final answer within \\boxed{}."}]
@@ -20,16 +19,12 @@ MESSAGES = [{"role": "user", "content": "What is 2+2?\nPlease reason step by ste
 async def serve():
     runners = []
 
-    async def start(**options) -> str:
-        server = TeacherServer(ServerOptions(**options))
-        runner = web.AppRunner(server.app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
+    async def serve_on_free_port(**options) -> str:
+        runner, url = await start(ServerOptions(port=0, **options))
         runners.append(runner)
-        return f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/v1"
+        return url
 
-    yield start
+    yield serve_on_free_port
     for runner in runners:
         await runner.cleanup()
 

@@ -267,18 +267,20 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return web.json_response(payload, status=status, headers=headers)
 
 
-async def serve(options: ServerOptions, *, ready: asyncio.Event | None = None) -> None:
-    """Run until cancelled; prints the base URL once listening."""
-    server = TeacherServer(options)
-    runner = web.AppRunner(server.app, access_log=None, handle_signals=False)
+async def start(options: ServerOptions) -> tuple[web.AppRunner, str]:
+    """Start listening; return the runner (call its cleanup to stop) and the base URL."""
+    runner = web.AppRunner(TeacherServer(options).app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, options.host, options.port, backlog=4096)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # the real port when 0 was asked for
-    print(f"teacher server listening on http://{options.host}:{port}/v1", flush=True)
-    server.port = port  # type: ignore[attr-defined]
-    if ready is not None:
-        ready.set()
+    return runner, f"http://{options.host}:{port}/v1"
+
+
+async def serve(options: ServerOptions) -> None:
+    """Run until cancelled; prints the base URL once listening."""
+    runner, url = await start(options)
+    print(f"teacher server listening on {url}", flush=True)
     try:
         await asyncio.Event().wait()
     finally:
