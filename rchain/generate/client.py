@@ -196,9 +196,9 @@ class FlowControl:
             self._successes = 0
 
 
-def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random = random._inst) -> float:  # type: ignore[attr-defined]
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
     """Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]."""
-    return rng.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
 
 
 def _retry_after(headers: object) -> float | None:
