@@ -12,7 +12,6 @@ from dataclasses import dataclass
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*")
 _TEXTBF_CHOICE = re.compile(r"\\textbf\{\s*\(?\s*([A-E])\s*\)?")
 _HASHES = re.compile(r"####\s*([^\n]+)")
-_THE_ANSWER_IS = re.compile(r"(?:final answer|the answer|answer)\s*(?:is|:)\s*:?\s*\$?([^$\n]+?)\$?\s*(?:\.|$)", re.I | re.M)
 _PROOF = re.compile(r"\b(prove|show that|demonstrate that|proof)\b", re.I)
 # Options in a problem: "A: 1", "A. 1", "(A) 1", "A．1" (full-width), separated by spaces or newlines.
 _OPTION = re.compile(r"(?:^|\s|\$)\(?([A-E])\s*[).:．、]\s*")
@@ -93,9 +92,9 @@ def gold_answers(solution: str) -> Gold:
     hashes = _HASHES.findall(solution)
     if hashes:
         return Gold((hashes[-1].strip(),), "hashes")
-    said = _THE_ANSWER_IS.findall(solution)
+    said = _said_answer(solution)
     if said:
-        return Gold((said[-1].strip(),), "answer_is")
+        return Gold((said.strip("*").strip().strip("$").strip(),), "answer_is")
     return Gold((), "")
 
 
@@ -137,20 +136,27 @@ _BOLD = re.compile(r"\*\*([^*\n]{1,80})\*\*")
 _NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?")
 
 
+def _said_answer(text: str) -> str | None:
+    """What follows the last "the answer is" / "**Answer:**" (or the next line, when the
+    statement ends its line: "The correct answer is:")."""
+    matches = list(_STATED.finditer(text))
+    if not matches:
+        return None
+    last = matches[-1]
+    answer = last.group(1).strip()
+    if not answer.strip("*:. "):
+        following = [line.strip() for line in text[last.end() :].split("\n") if line.strip()]
+        answer = following[0] if following else ""
+    return answer if answer.strip("*:. ") else None
+
+
 def stated_answer(text: str, *, numeric: bool) -> str | None:
     """A final answer a reply states without `\\boxed{}`: "The answer is 540.", "**Answer:** 540",
     a bold final value, or (for word problems) the last number of the answer part."""
     tail = text[-1500:]
-    matches = list(_STATED.finditer(tail))
-    if matches:
-        last = matches[-1]
-        answer = last.group(1).strip()
-        if not answer.strip("*:. "):
-            # "The correct answer is:" with the answer on the next line.
-            following = [line.strip() for line in tail[last.end():].split("\n") if line.strip()]
-            answer = following[0] if following else ""
-        if answer.strip("*:. "):
-            return _word_problem_number(answer) if numeric else answer.strip("*").strip().strip("$").strip()
+    answer = _said_answer(tail)
+    if answer:
+        return _word_problem_number(answer) if numeric else answer.strip("*").strip().strip("$").strip()
     bold = [b for b in _BOLD.findall(tail) if re.search(r"\d", b)]
     if bold:
         return bold[-1].strip()
