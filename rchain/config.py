@@ -239,8 +239,10 @@ class Variant(_Section):
     """GPUs per node (ms-swift's NPROC_PER_NODE)."""
     nnodes: int = Field(default=1, ge=1)
     """Nodes (ms-swift's NNODES); set MASTER_ADDR, NODE_RANK in the environment."""
+    global_batch: int = Field(default=128, ge=1)
+    """Sequences per optimizer step over all GPUs; sets gradient_accumulation_steps."""
     swift: dict[str, SwiftValue] = {}
-    """Any `swift sft` argument by its own name, overriding the seed recipe."""
+    """Any `swift sft` argument by its own name, overriding the seed recipe ("" removes one)."""
 
 
 class DeploySection(_Section):
@@ -256,6 +258,8 @@ class DeploySection(_Section):
     """vLLM tensor parallel size."""
     ready_timeout_s: float = Field(default=900.0, gt=0.0)
     """How long to wait for /v1/models to answer before the deploy counts as failed."""
+    swift: dict[str, SwiftValue] = {}
+    """Any `swift deploy` argument by its own name (e.g. vllm_max_model_len)."""
 
 
 class EvalSection(_Section):

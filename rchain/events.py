@@ -113,8 +113,110 @@ class FilterProgress(Event, frozen=True, kw_only=True, tag="filter_progress"):
     flags: dict[str, dict[str, int]] = {}
 
 
-EVENT_TYPES: tuple[type[Event], ...] = (StageStarted, StageFinished, Message, Progress, GenerateProgress, FilterProgress)
-AnyEvent = StageStarted | StageFinished | Message | Progress | GenerateProgress | FilterProgress
+class Check(msgspec.Struct, frozen=True, kw_only=True):
+    """One pre-flight check: what was checked, pass/warn/fail, and a line saying what was found."""
+
+    name: str
+    level: Literal["pass", "warn", "fail"]
+    text: str
+
+
+class Preflight(Event, frozen=True, kw_only=True, tag="preflight"):
+    """The checks run before a launch (train: batch arithmetic, lengths, EOS, GPUs, disk)."""
+
+    topic_field: ClassVar[str | None] = "subject"
+
+    #: What was checked (a variant name).
+    subject: str
+    checks: list[Check] = []
+
+
+class TrainProgress(Event, frozen=True, kw_only=True, tag="train_progress"):
+    """A snapshot of one variant's training, from ms-swift's logging.jsonl, steps deduplicated."""
+
+    topic_field: ClassVar[str | None] = "variant"
+
+    variant: str
+    step: int = 0
+    max_steps: int = 0
+    epoch: float | None = None
+    loss: float | None = None
+    eval_loss: float | None = None
+    learning_rate: float | None = None
+    grad_norm: float | None = None
+    token_acc: float | None = None
+    seconds_per_step: float | None = None
+    elapsed_s: float | None = None
+    remaining_s: float | None = None
+    #: Steps of the complete checkpoints on disk (those with trainer_state.json).
+    checkpoints: list[int] = []
+    #: (step, loss) and (step, eval loss), thinned to at most a few hundred points.
+    loss_curve: list[tuple[int, float]] = []
+    eval_loss_curve: list[tuple[int, float]] = []
+    #: Step training resumed from in this attempt (0: a fresh start).
+    resumed_from: int = 0
+    #: True once ms-swift wrote its final summary line (finished, or stopped with SIGINT).
+    finished: bool = False
+
+
+class GpuInfo(msgspec.Struct, frozen=True, kw_only=True):
+    index: int
+    name: str
+    utilization: float
+    memory_used_mib: float
+    memory_total_mib: float
+    temperature_c: float | None = None
+    power_w: float | None = None
+    #: pid -> used memory in MiB of the compute processes on this GPU.
+    processes: dict[int, float] = {}
+
+
+class GpuSample(Event, frozen=True, kw_only=True, tag="gpu_sample"):
+    """NVML readings of every visible GPU; an empty list and a note when there is none."""
+
+    topic_field: ClassVar[str | None] = "host"
+
+    host: str
+    gpus: list[GpuInfo] = []
+    note: str = ""
+
+
+class ServerStatus(Event, frozen=True, kw_only=True, tag="server_status"):
+    """A deployed model server: starting, then ready (its /v1/models answered) or gone."""
+
+    topic_field: ClassVar[str | None] = "model"
+
+    model: str
+    status: Literal["starting", "ready", "stopped"]
+    url: str
+    backend: str = ""
+    checkpoint: str = ""
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    StageStarted,
+    StageFinished,
+    Message,
+    Progress,
+    GenerateProgress,
+    FilterProgress,
+    Preflight,
+    TrainProgress,
+    GpuSample,
+    ServerStatus,
+)
+AnyEvent = (
+    StageStarted
+    | StageFinished
+    | Message
+    | Progress
+    | GenerateProgress
+    | FilterProgress
+    | Preflight
+    | TrainProgress
+    | GpuSample
+    | ServerStatus
+)
 
 
 def topic(event: Event) -> str | None:

@@ -33,7 +33,7 @@ from rchain.secrets import RedactingStream, Redactor
 ENTRY_POINTS: dict[str, str] = {
     "generate": "rchain.generate.runner:run",
     "filter": "rchain.verify.runner:run",
-    "train": "rchain.stages:not_built",
+    "train": "rchain.train:run",
     "deploy": "rchain.stages:not_built",
     "eval": "rchain.stages:not_built",
     "publish": "rchain.stages:not_built",

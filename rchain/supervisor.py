@@ -24,9 +24,13 @@ from typing import Any
 import msgspec
 
 from rchain.errors import Conflict
-from rchain.runs import ACTIVE, RunDir, StageState, ViewStatus, hostname, is_alive, process_create_time, view_status
+from rchain.runs import ACTIVE, RunDir, StageState, ViewStatus, hostname, is_alive, process_create_time, stage_name, view_status
 
 DEFAULT_GRACE_S = 10.0
+#: The signals a stop sends, in order, before SIGKILL. ms-swift's trainer writes its summary on
+#: SIGINT (KeyboardInterrupt) and dies without one on SIGTERM, so training gets SIGINT first.
+STOP_SIGNALS: dict[str, tuple[int, ...]] = {"train": (signal.SIGINT, signal.SIGTERM)}
+DEFAULT_STOP_SIGNALS: tuple[int, ...] = (signal.SIGTERM,)
 KILL_WAIT_S = 5.0
 POLL_S = 0.05
 
@@ -101,13 +105,25 @@ class Supervisor:
         stage_id: str,
         *,
         grace: float = DEFAULT_GRACE_S,
-        signals: Sequence[int] = (signal.SIGTERM,),
+        signals: Sequence[int] | None = None,
     ) -> StageState | None:
         """Signal the stage's process group, each signal followed by up to `grace` seconds of
-        waiting, then SIGKILL. Returns the final state (None if it never ran)."""
+        waiting, then SIGKILL. Returns the final state (None if it never ran).
+
+        A crashed stage (its process gone without a record) may have left a tool running in its
+        group, such as a trainer under a SIGKILLed stage: that group is cleared too."""
         state = self.run.read_state(stage_id)
-        if state is None or view_status(state) not in ACTIVE or state.pid is None or not is_alive(state):
+        if state is None or state.pid is None:
             return state
+        status = view_status(state)
+        if status == "crashed" and _group_alive(state.pid):
+            self._signal_group(state.pid, signal.SIGKILL)
+            self._wait_group(stage_id, state.pid, KILL_WAIT_S)
+            return state
+        if status not in ACTIVE or not is_alive(state):
+            return state
+        if signals is None:
+            signals = STOP_SIGNALS.get(stage_name(stage_id), DEFAULT_STOP_SIGNALS)
         pgid = state.pid  # a session leader's pgid is its pid
         for signum in signals:
             if self._signal_group(pgid, signum) and self._wait_group(stage_id, pgid, grace):
