@@ -34,6 +34,8 @@ Exit codes:
 """
 PLAIN_PROGRESS_EVERY_S = 30.0
 PASSED_THROUGH_CODES = {ExitCode.USAGE, ExitCode.NOT_FOUND, ExitCode.CONFLICT, ExitCode.NOT_BUILT}
+#: Stages whose command has `--dry-run` (rchain.stages.DRY_RUNS holds their printers).
+DRY_RUN_STAGES = ("train", "deploy")
 ENTRY_OPTION = click.option(
     "--entry",
     default=None,
@@ -151,7 +153,7 @@ def _stage_command(name: str, per_variant: bool) -> None:
 
     @click.argument("config", type=click.Path(path_type=Path))
     @ENTRY_OPTION
-    def command(config: Path, entry: str | None, variant: str | None = None) -> None:
+    def command(config: Path, entry: str | None, variant: str | None = None, dry_run: bool = False) -> None:
         from rchain.workspace import resolve_target
 
         target = _config_target(resolve_target(config))
@@ -165,10 +167,15 @@ def _stage_command(name: str, per_variant: bool) -> None:
             stage_ids = [f"{name}:{v}" for v in names]
         else:
             stage_ids = [name]
+        if dry_run:
+            _print_dry_runs(target, stage_ids)
+            return
         _run_stages(target, stage_ids, follow_log=True, skip_done=False, entry=entry)
 
     if per_variant:
         command = click.option("--variant", default=None, help="Only this variant (default: all).")(command)
+    if name in DRY_RUN_STAGES:
+        command = click.option("--dry-run", is_flag=True, help="Print the exact command and environment; run nothing.")(command)
     cli.command(name=name, help=help_text)(command)
 
 
@@ -370,6 +377,17 @@ def _stream_file(path: Path, offset: int, keep_going) -> int:
             return offset
         else:
             time.sleep(0.2)
+
+
+def _print_dry_runs(target: Target, stage_ids: list[str]) -> None:
+    from rchain.runs import RunDir, stage_name, stage_target
+    from rchain.stages import DRY_RUNS, resolve_entry
+
+    run_dir = RunDir(target.config.run_dir)
+    for i, stage_id in enumerate(stage_ids):
+        if len(stage_ids) > 1:
+            click.echo(("\n" if i else "") + f"# {stage_id}")
+        click.echo(resolve_entry(DRY_RUNS[stage_name(stage_id)])(target.config, run_dir, stage_target(stage_id)))
 
 
 def _run_stages(

@@ -6,7 +6,7 @@ by the caller (`ascii_only=True`) for terminals without UTF-8.
 
 from __future__ import annotations
 
-from rchain.events import FilterProgress, GenerateProgress
+from rchain.events import FilterProgress, GenerateProgress, GpuSample, Preflight, ServerStatus, TrainProgress
 from rchain.runs import StageView
 
 STATUS_STYLE = {
@@ -68,6 +68,10 @@ def detail_text(stage: StageView) -> str:
     text = progress_text(stage)
     if text:
         return text
+    for train in stage.snapshots_of(TrainProgress):
+        return train_line(train)  # type: ignore[arg-type]
+    for server in stage.snapshots_of(ServerStatus):
+        return server_line(server)  # type: ignore[arg-type]
     if stage.last_message is not None:
         return stage.last_message.text
     return ""
@@ -127,9 +131,63 @@ def filter_lines(p: FilterProgress, top_reasons: int = 8) -> list[str]:
     return lines
 
 
+def _number(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def train_line(p: TrainProgress) -> str:
+    pct = f" ({100.0 * p.step / p.max_steps:.0f}%)" if p.max_steps else ""
+    parts = [f"step {p.step}/{p.max_steps or '?'}{pct}"]
+    if p.epoch is not None:
+        parts.append(f"epoch {p.epoch:.2f}")
+    parts.append(f"loss {_number(p.loss, '.4f')}")
+    if p.eval_loss is not None:
+        parts.append(f"eval {p.eval_loss:.4f}")
+    if p.learning_rate is not None:
+        parts.append(f"lr {p.learning_rate:.1e}")
+    if p.seconds_per_step is not None:
+        parts.append(f"{p.seconds_per_step:.2f} s/step")
+    if p.remaining_s is not None and not p.finished:
+        parts.append(f"{format_duration(p.remaining_s)} left")
+    if p.checkpoints:
+        parts.append(f"checkpoint {p.checkpoints[-1]}")
+    if p.resumed_from:
+        parts.append(f"resumed at {p.resumed_from}")
+    return " | ".join(parts)
+
+
+def server_line(s: ServerStatus) -> str:
+    if s.status == "ready":
+        return f"{s.model} ready at {s.url} ({s.backend})"
+    return f"{s.model} {s.status} ({s.backend})"
+
+
+def gpu_lines(sample: GpuSample) -> list[str]:
+    if not sample.gpus:
+        return [sample.note or "no GPU"]
+    lines = []
+    for g in sample.gpus:
+        extra = "".join(
+            [f" {g.temperature_c:.0f}C" if g.temperature_c is not None else "", f" {g.power_w:.0f}W" if g.power_w is not None else ""]
+        )
+        lines.append(
+            f"GPU{g.index} {g.utilization:3.0f}% {g.memory_used_mib / 1024:.1f}/{g.memory_total_mib / 1024:.1f} GiB{extra} {len(g.processes)} proc"
+        )
+    return lines
+
+
+def preflight_lines(p: Preflight) -> list[str]:
+    summary = ", ".join(f"{c.name} {c.level}" for c in p.checks)
+    return [f"pre-flight: {summary}"] + [f"  {c.name}: {c.text}" for c in p.checks if c.level != "pass"]
+
+
 def detail_lines(stage: StageView) -> list[str]:
-    """Per-teacher (later: per-variant) lines shown under a stage."""
+    """Per-teacher and per-variant lines shown under a stage."""
     lines = [generate_line(p) for p in stage.snapshots_of(GenerateProgress)]
     for progress in stage.snapshots_of(FilterProgress):
         lines += filter_lines(progress)
+    for preflight in stage.snapshots_of(Preflight):
+        lines += preflight_lines(preflight)  # type: ignore[arg-type]
+    for sample in stage.snapshots_of(GpuSample):
+        lines += gpu_lines(sample)  # type: ignore[arg-type]
     return lines

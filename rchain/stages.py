@@ -34,11 +34,16 @@ ENTRY_POINTS: dict[str, str] = {
     "generate": "rchain.generate.runner:run",
     "filter": "rchain.verify.runner:run",
     "train": "rchain.train:run",
-    "deploy": "rchain.stages:not_built",
+    "deploy": "rchain.serve:run",
     "eval": "rchain.stages:not_built",
     "publish": "rchain.stages:not_built",
 }
 STAGE_NAMES: tuple[str, ...] = tuple(ENTRY_POINTS)
+#: Stage name -> "module:function(config, run, target) -> str" printing what the stage would run.
+DRY_RUNS: dict[str, str] = {
+    "train": "rchain.train:dry_run",
+    "deploy": "rchain.serve:dry_run",
+}
 
 
 def plan_stages(config: PipelineConfig) -> list[str]:

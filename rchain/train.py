@@ -113,7 +113,9 @@ def sft_command(config: PipelineConfig, variant: Variant, run: RunDir, *, resume
     return swift_argv("sft", swift_flags(sft_arguments(config, variant, run, resume_from=resume_from))), launch_env(variant)
 
 
-def dry_run(config: PipelineConfig, variant: Variant, run: RunDir) -> str:
+def dry_run(config: PipelineConfig, run: RunDir, name: str) -> str:
+    """The exact command and environment `rchain train` would run for variant `name`."""
+    variant = find_variant(config, name)
     argv, env = sft_command(config, variant, run, resume_from=last_checkpoint(run.train_dir(variant.name)))
     return shell_command(argv, env)
 
