@@ -275,6 +275,8 @@ class EvalSection(_Section):
     """Maximum tokens per answer."""
     concurrency: int = Field(default=32, ge=1)
     """Requests in flight against the deployed model."""
+    limit: int = Field(default=0, ge=0)
+    """Evaluate only the first N problems of each benchmark (0: all); for smoke tests."""
     baselines: list[str] = []
     """Models evaluated beside the variants (e.g. Qwen/Qwen2.5-7B-Instruct)."""
     local_paths: dict[str, LocalPath] = {}

@@ -193,6 +193,39 @@ class ServerStatus(Event, frozen=True, kw_only=True, tag="server_status"):
     checkpoint: str = ""
 
 
+class EvalProgress(Event, frozen=True, kw_only=True, tag="eval_progress"):
+    """Generations done on one benchmark, and the accuracy of those reviewed so far."""
+
+    topic_field: ClassVar[str | None] = "benchmark"
+
+    model: str
+    benchmark: str
+    done: int
+    #: problems x repeats; None when evalscope downloads the benchmark and the count is unknown.
+    total: int | None = None
+    reviewed: int = 0
+    accuracy: float | None = None
+
+
+class EvalResult(Event, frozen=True, kw_only=True, tag="eval_result"):
+    """The result of one model on one benchmark (the full record is eval/<model>/results.json)."""
+
+    topic_field: ClassVar[str | None] = "key"
+
+    #: "<model>/<benchmark>".
+    key: str
+    model: str
+    benchmark: str
+    pass1: float
+    stderr: float
+    repeat_accuracies: list[float] = []
+    #: "k" -> pass@k.
+    pass_at_k: dict[str, float] = {}
+    truncation_rate: float = 0.0
+    mean_output_tokens: float = 0.0
+    problems: int = 0
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     StageStarted,
     StageFinished,
@@ -204,6 +237,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     TrainProgress,
     GpuSample,
     ServerStatus,
+    EvalProgress,
+    EvalResult,
 )
 AnyEvent = (
     StageStarted
@@ -216,6 +251,8 @@ AnyEvent = (
     | TrainProgress
     | GpuSample
     | ServerStatus
+    | EvalProgress
+    | EvalResult
 )
 
 

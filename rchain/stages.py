@@ -35,7 +35,7 @@ ENTRY_POINTS: dict[str, str] = {
     "filter": "rchain.verify.runner:run",
     "train": "rchain.train:run",
     "deploy": "rchain.serve:run",
-    "eval": "rchain.stages:not_built",
+    "eval": "rchain.evaluate:run",
     "publish": "rchain.stages:not_built",
 }
 STAGE_NAMES: tuple[str, ...] = tuple(ENTRY_POINTS)
@@ -43,19 +43,24 @@ STAGE_NAMES: tuple[str, ...] = tuple(ENTRY_POINTS)
 DRY_RUNS: dict[str, str] = {
     "train": "rchain.train:dry_run",
     "deploy": "rchain.serve:dry_run",
+    "eval": "rchain.evaluate:dry_run",
 }
 
 
 def plan_stages(config: PipelineConfig) -> list[str]:
     """Stage ids of a run, in the order `rchain run` executes them.
 
-    Every variant is trained first (the GPUs are busy with one job at a time), then each is
-    deployed and evaluated in turn, its server stopped before the next one starts.
+    Every variant is trained first (the GPUs are busy with one job at a time), then each variant
+    and each baseline model is deployed and evaluated in turn, its server stopped before the next
+    one starts.
     """
+    from rchain.serve import baseline_name
+
     stages = ["generate", "filter"]
     stages += [f"train:{v.name}" for v in config.variants]
-    for variant in config.variants:
-        stages += [f"deploy:{variant.name}", f"eval:{variant.name}"]
+    served = [v.name for v in config.variants] + [baseline_name(b) for b in config.eval.baselines]
+    for name in served:
+        stages += [f"deploy:{name}", f"eval:{name}"]
     if config.publish.enabled:
         stages.append("publish")
     return stages

@@ -116,7 +116,9 @@ class Supervisor:
         if state is None or state.pid is None:
             return state
         status = view_status(state)
-        if status == "crashed" and _group_alive(state.pid):
+        # Only when the leader's pid is free: a live pid may be a reused one, and while a group
+        # has members the kernel hands its id to no new process, so the group is the stage's.
+        if status == "crashed" and not _pid_exists(state.pid) and _group_alive(state.pid):
             self._signal_group(state.pid, signal.SIGKILL)
             self._wait_group(stage_id, state.pid, KILL_WAIT_S)
             return state
@@ -186,6 +188,16 @@ class Supervisor:
             )
             self.run.write_state(state)
         return state
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _group_alive(pgid: int) -> bool:

@@ -43,3 +43,13 @@ def leaky_stage(ctx: StageContext) -> None:
     print(f"calling the API with {key}", flush=True)
     ctx.message(f"using key {key}")
     raise RuntimeError(f"request failed with key={key}")
+
+
+def tool_stage(ctx: StageContext) -> None:
+    """Runs a long 'tool' child in its own process group, as the train stage runs ms-swift."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    ctx.message(f"tool pid {child.pid}")
+    child.wait()

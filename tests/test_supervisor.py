@@ -95,6 +95,28 @@ def test_a_recycled_pid_is_not_mistaken_for_the_stage(run: RunDir) -> None:
     assert supervisor.stop("generate", grace=5.0).status == "stopped"
 
 
+def test_stop_clears_a_tool_left_running_by_a_crashed_stage(run: RunDir) -> None:
+    """A SIGKILLed stage cannot stop its tool (a trainer would go on training): stop does."""
+    supervisor = Supervisor(run)
+    state = supervisor.start("train:V", entry="stage_fixtures:tool_stage")
+    wait_until(lambda: "tool pid" in run.log_path("train:V").read_text())
+    tool_pid = int(run.log_path("train:V").read_text().split("tool pid ")[1].split()[0])
+    os.kill(state.pid, signal.SIGKILL)
+    wait_until(lambda: supervisor.status("train:V") == "crashed")
+    os.kill(tool_pid, 0)  # the orphan still runs in the stage's process group
+    supervisor.stop("train:V")
+    wait_until(lambda: not _running(tool_pid), timeout=10)
+
+
+def _running(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def test_sigterm_is_escalated_to_sigkill_after_the_grace_period(run: RunDir) -> None:
     supervisor = Supervisor(run)
     supervisor.start("filter", entry="stage_fixtures:stubborn_stage")
@@ -119,10 +141,10 @@ def test_failure_is_recorded_with_a_reason_and_the_traceback_in_the_log(run: Run
 
 def test_stub_stage_fails_with_not_built_exit_code(run: RunDir) -> None:
     supervisor = Supervisor(run)
-    supervisor.start("train:V")
-    assert supervisor.wait("train:V", timeout=30) == "failed"
-    state = run.read_state("train:V")
-    assert state.exit_code == 5 and state.reason == "the train stage is not built yet in rchain 0.1.0"
+    supervisor.start("publish")
+    assert supervisor.wait("publish", timeout=30) == "failed"
+    state = run.read_state("publish")
+    assert state.exit_code == 5 and state.reason == "the publish stage is not built yet in rchain 0.1.0"
 
 
 def test_starting_a_running_stage_is_a_conflict_and_restart_begins_a_new_attempt(run: RunDir) -> None:
