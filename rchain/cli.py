@@ -186,6 +186,19 @@ for _name in ("train", "deploy", "eval"):
 
 
 @cli.command()
+@click.argument("target", required=False, type=click.Path(path_type=Path))
+def report(target: Path | None) -> None:
+    """Print the comparison table of a run's evaluations; write report.md/.csv/.json into it."""
+    from rchain.evaluate import write_report
+    from rchain.workspace import resolve_target
+
+    resolved = resolve_target(target)
+    table, paths = write_report(resolved.run, resolved.config)
+    click.echo(table, nl=False)
+    click.echo("written: " + ", ".join(str(p) for p in paths), err=True)
+
+
+@cli.command()
 @click.argument("config", type=click.Path(path_type=Path))
 @click.argument("stage")
 @ENTRY_OPTION

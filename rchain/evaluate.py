@@ -236,11 +236,8 @@ def _score(review: dict[str, Any]) -> float:
 
 def _result(model, benchmark, report, reviews, predictions, config, local) -> BenchmarkResult:
     by_repeat: dict[int, list[float]] = defaultdict(list)
-    problems = set()
     for review in reviews:
-        sample = review["sample_score"]
-        by_repeat[int(sample.get("generation_index", 0))].append(_score(review))
-        problems.add(sample.get("group_id"))
+        by_repeat[int(review["sample_score"].get("generation_index", 0))].append(_score(review))
     repeat_acc = [statistics.fmean(by_repeat[r]) for r in sorted(by_repeat)]
     stderr = statistics.stdev(repeat_acc) / math.sqrt(len(repeat_acc)) if len(repeat_acc) > 1 else 0.0
     pass_at_k: dict[int, float] = {}
@@ -263,7 +260,8 @@ def _result(model, benchmark, report, reviews, predictions, config, local) -> Be
     return BenchmarkResult(
         model=model,
         benchmark=benchmark,
-        problems=len(problems),
+        # (group ids restart in each subset, such as MATH-500's levels: count generations)
+        problems=len(reviews) // len(repeat_acc) if repeat_acc else 0,
         repeats=len(repeat_acc),
         pass1=pass1,
         repeat_accuracies=repeat_acc,

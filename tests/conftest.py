@@ -107,3 +107,60 @@ def numina_rows(n: int | None = None) -> list[str]:
     """Real NuminaMath-CoT rows (JSON lines) from ../shared/data."""
     lines = [line for line in NUMINA_ROWS.read_text(encoding="utf-8").split("\n") if line.strip()]
     return lines[:n] if n else lines
+
+
+# What a local tiny model on a CPU needs on top of the seed recipe.
+CPU_SWIFT = """
+model_type = "qwen2"
+template = "qwen2_5"
+torch_dtype = "float32"
+deepspeed = ""
+gradient_checkpointing = false
+gradient_checkpointing_kwargs = ""
+check_model = false
+fp16 = false
+bf16 = false
+report_to = "none"
+dataset_num_proc = 1
+dataloader_num_workers = 0
+max_length = 1024
+"""
+
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def events_of(run, stage_id: str, kind: type) -> list:
+    """The events of one kind a stage wrote so far."""
+    from rchain.events import decode_event
+    from rchain.records import iter_lines
+
+    out = []
+    if not run.events_path(stage_id).exists():
+        return out
+    for _, raw in iter_lines(run.events_path(stage_id)):
+        event = decode_event(raw)
+        if isinstance(event, kind):
+            out.append(event)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny Qwen2 chat model with random weights, built offline once per test session."""
+    from rchain.tinymodel import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("model") / "tiny-qwen2")

@@ -13,65 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NUMINA_ROWS, TeacherServerProcess, numina_rows, rchain_cmd
+from conftest import CPU_SWIFT, NUMINA_ROWS, TeacherServerProcess, events_of, free_port, numina_rows, port_open, rchain_cmd
 from rchain.config import load_config
 from rchain.errors import ExitCode
-from rchain.events import GpuSample, Preflight, ServerStatus, TrainProgress, decode_event
+from rchain.events import GpuSample, Preflight, ServerStatus, TrainProgress
 from rchain.records import iter_lines
 from rchain.runs import RunDir
 from rchain.stages import prepare_run
 from rchain.supervisor import Supervisor
-from rchain.tinymodel import build_tiny_model
 from rchain.tools import failure_reason
 from rchain.train import SEED_RECIPE, TrainLog, complete_checkpoints, sft_arguments
-
-# What a local tiny model on a CPU needs on top of the seed recipe.
-CPU_SWIFT = """
-model_type = "qwen2"
-template = "qwen2_5"
-torch_dtype = "float32"
-deepspeed = ""
-gradient_checkpointing = false
-gradient_checkpointing_kwargs = ""
-check_model = false
-fp16 = false
-bf16 = false
-report_to = "none"
-dataset_num_proc = 1
-dataloader_num_workers = 0
-per_device_train_batch_size = 4
-max_length = 1024
-learning_rate = 1e-3
-logging_steps = 1
-split_dataset_ratio = 0.1
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def events_of(run: RunDir, stage_id: str, kind: type) -> list:
-    out = []
-    if not run.events_path(stage_id).exists():
-        return out
-    for _, raw in iter_lines(run.events_path(stage_id)):
-        event = decode_event(raw)
-        if isinstance(event, kind):
-            out.append(event)
-    return out
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("model") / "tiny-qwen2")
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +54,10 @@ nproc_per_node = 1
 global_batch = 4
 [variants.swift]
 {CPU_SWIFT}
+per_device_train_batch_size = 4
+learning_rate = 1e-3
+logging_steps = 1
+split_dataset_ratio = 0.1
 max_steps = {max_steps}
 save_steps = {save_steps}
 eval_steps = {save_steps}
