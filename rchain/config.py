@@ -326,6 +326,13 @@ class PipelineConfig(_Section):
     def _cross_references(self) -> PipelineConfig:
         _unique([t.name for t in self.teachers], "teachers", "name")
         _unique([v.name for v in self.variants], "variants", "name")
+        # A baseline is served and reported under its last path component, beside the variants.
+        served = [v.name for v in self.variants]
+        for i, model in enumerate(self.eval.baselines):
+            name = Path(model.rstrip("/")).name
+            if not name or name in served:
+                raise _KeyedValueError(f"eval.baselines[{i}]", f"{model!r} would be served as {name!r}, which a variant or another baseline already is")
+            served.append(name)
         teacher_names = [t.name for t in self.teachers]
         for i, variant in enumerate(self.variants):
             if variant.teacher not in teacher_names and not variant.dataset:

@@ -44,7 +44,7 @@ def test_init_check_status_round_trip(tmp_path: Path) -> None:
     assert status.returncode == 0, status.stderr
     view = json.loads(status.stdout)
     assert view["name"] == "mathr"
-    assert [s["status"] for s in view["stages"]] == ["pending"] * 8
+    assert [s["status"] for s in view["stages"]] == ["pending"] * 10
     # With no argument, status finds ./pipeline.toml.
     (tmp_path / "x.toml").rename(tmp_path / "pipeline.toml")
     plain = rchain("status", cwd=tmp_path)

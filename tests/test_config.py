@@ -119,6 +119,9 @@ def test_plan_trains_every_variant_then_deploys_and_evaluates_each_in_turn(tmp_p
         "eval:MathR-Distill-7B",
         "deploy:MathR-32B-Distill-7B",
         "eval:MathR-32B-Distill-7B",
+        # the baseline, served and evaluated under its name
+        "deploy:Qwen2.5-7B-Instruct",
+        "eval:Qwen2.5-7B-Instruct",
     ]
 
 
