@@ -26,12 +26,12 @@ import orjson
 from rchain.config import PipelineConfig
 from rchain.errors import DataError, NotFound, StageFailed
 from rchain.events import EvalProgress, EvalResult
+from rchain.present import BENCHMARK_NAMES
 from rchain.records import iter_jsonl
 from rchain.runs import RunDir
 
 #: evalscope's local layout: the split file each benchmark's adapter loads.
 SPLIT_FILE = {"math_500": "test.jsonl", "gpqa_diamond": "train.jsonl"}
-PRETTY = {"math_500": "MATH-500", "gpqa_diamond": "GPQA-Diamond"}
 GPQA_KEYS = ("Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3")
 RESULTS_FILE = "results.json"
 PROGRESS_EVERY_S = 2.0
@@ -324,34 +324,6 @@ def read_results(run: RunDir) -> list[BenchmarkResult]:
 # -- the report ----------------------------------------------------------------------------------
 
 
-def comparison(results: list[BenchmarkResult], order: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the comparison table: one row per model, per benchmark Pass@1 ± SE,
-    the highest pass@k and the truncation rate."""
-    benchmarks = sorted({r.benchmark for r in results}, key=lambda b: list(PRETTY).index(b) if b in PRETTY else 99)
-    models = order or []
-    models = [m for m in models if any(r.model == m for r in results)] + sorted({r.model for r in results} - set(models))
-    header = ["model"]
-    for b in benchmarks:
-        kmax = max((max(r.pass_at_k) for r in results if r.benchmark == b and r.pass_at_k), default=1)
-        header += [f"{PRETTY.get(b, b)} Pass@1", f"{PRETTY.get(b, b)} pass@{kmax}", f"{PRETTY.get(b, b)} truncated"]
-    rows = []
-    for m in models:
-        row = [m]
-        for b in benchmarks:
-            r = next((r for r in results if r.model == m and r.benchmark == b), None)
-            if r is None:
-                row += ["-", "-", "-"]
-                continue
-            kmax = max(r.pass_at_k) if r.pass_at_k else 1
-            row += [
-                f"{100 * r.pass1:.1f} ± {100 * r.stderr:.1f}",
-                f"{100 * r.pass_at_k.get(kmax, r.pass1):.1f}",
-                f"{100 * r.truncation_rate:.1f}%",
-            ]
-        rows.append(row)
-    return header, rows
-
-
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -364,10 +336,12 @@ def write_report(run: RunDir, config: PipelineConfig | None) -> tuple[str, list[
     if not results:
         raise NotFound(f"{run.root / 'eval'}: no evaluation results yet", hint="run the eval stage first")
     order = ([v.name for v in config.variants] + [_baseline(b) for b in config.eval.baselines]) if config else None
+    from rchain.present import comparison
+
     header, rows = comparison(results, order)
     table = markdown_table(header, rows)
     protocols = {r.benchmark: r.protocol for r in results}
-    notes = "".join(f"\n{PRETTY.get(b, b)}: {p.get('harness')}, {p.get('repeats')} samples per problem, temperature {p.get('temperature')}, top_p {p.get('top_p')}, max_tokens {p.get('max_tokens')}" for b, p in protocols.items())
+    notes = "".join(f"\n{BENCHMARK_NAMES.get(b, b)}: {p.get('harness')}, {p.get('repeats')} samples per problem, temperature {p.get('temperature')}, top_p {p.get('top_p')}, max_tokens {p.get('max_tokens')}" for b, p in protocols.items())
     md = "# Evaluation\n\nPass@1 is the mean accuracy over the samples, ± the standard error over the repeats (percent).\n\n" + table + notes + "\n"
     out_csv = io.StringIO()
     writer = csv.writer(out_csv)
@@ -489,4 +463,4 @@ def run(ctx) -> None:
                 problems=r.problems,
             )
         )
-        ctx.message(f"{PRETTY.get(r.benchmark, r.benchmark)}: Pass@1 {100 * r.pass1:.1f} ± {100 * r.stderr:.1f} over {r.repeats} repeats of {r.problems} problems")
+        ctx.message(f"{BENCHMARK_NAMES.get(r.benchmark, r.benchmark)}: Pass@1 {100 * r.pass1:.1f} ± {100 * r.stderr:.1f} over {r.repeats} repeats of {r.problems} problems")

@@ -6,7 +6,14 @@ by the caller (`ascii_only=True`) for terminals without UTF-8.
 
 from __future__ import annotations
 
-from rchain.events import FilterProgress, GenerateProgress, GpuSample, Preflight, ServerStatus, TrainProgress
+from rchain.events import (
+    FilterProgress,
+    GenerateProgress,
+    GpuSample,
+    Preflight,
+    ServerStatus,
+    TrainProgress,
+)
 from rchain.runs import StageView
 
 STATUS_STYLE = {
@@ -191,3 +198,99 @@ def detail_lines(stage: StageView) -> list[str]:
     for sample in stage.snapshots_of(GpuSample):
         lines += gpu_lines(sample)  # type: ignore[arg-type]
     return lines
+
+
+# -- small plots ---------------------------------------------------------------------------------
+
+_BLOCKS = " ▁▂▃▄▅▆▇█"
+_ASCII_BLOCKS = " .:-=+*#%"
+
+
+def sparkline(values: list[float], width: int, *, ascii_only: bool = False) -> str:
+    """The last `width` values as one line of block characters, scaled to their own range."""
+    values = values[-width:]
+    if not values:
+        return ""
+    blocks = _ASCII_BLOCKS if ascii_only else _BLOCKS
+    low, high = min(values), max(values)
+    span = high - low
+    if span <= 0:
+        return blocks[4 if high > 0 else 1] * len(values)
+    return "".join(blocks[1 + round((v - low) / span * (len(blocks) - 2))] for v in values)
+
+
+def bar(fraction: float, width: int, *, ascii_only: bool = False) -> str:
+    """A horizontal bar filled to `fraction` (0..1), in eighths when Unicode is available."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    if ascii_only:
+        filled = round(fraction * width)
+        return "#" * filled + "." * (width - filled)
+    eighths = round(fraction * width * 8)
+    full, part = divmod(eighths, 8)
+    text = "█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")
+    return text + " " * (width - len(text))
+
+
+def chart(
+    series: list[list[tuple[float, float]]], width: int, height: int, *, ascii_only: bool = False, marks: str = "●○"
+) -> list[str]:
+    """A small scatter plot of one or more (x, y) series sharing axes, as `height` text lines
+    with the y range on the left. Later series draw over earlier ones."""
+    points = [p for s in series for p in s]
+    if not points or width < 12 or height < 2:
+        return []
+    xs = [x for x, _ in points]
+    ys = [y for _, y in points]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    label_w = max(len(f"{y1:.3g}"), len(f"{y0:.3g}"))
+    plot_w = width - label_w - 1
+    grid = [[" "] * plot_w for _ in range(height)]
+    symbols = "*o" if ascii_only else marks
+    for i, s in enumerate(series):
+        for x, y in s:
+            col = 0 if x1 == x0 else round((x - x0) / (x1 - x0) * (plot_w - 1))
+            row = 0 if y1 == y0 else round((y1 - y) / (y1 - y0) * (height - 1))
+            grid[row][col] = symbols[min(i, len(symbols) - 1)]
+    axis = "|" if ascii_only else "│"
+    lines = []
+    for row in range(height):
+        label = f"{y1:.3g}" if row == 0 else f"{y0:.3g}" if row == height - 1 else ""
+        lines.append(f"{label:>{label_w}}{axis}" + "".join(grid[row]))
+    return lines
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+
+BENCHMARK_NAMES = {"math_500": "MATH-500", "gpqa_diamond": "GPQA-Diamond"}
+
+
+def comparison(results: list, order: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the comparison table: one row per model; per benchmark Pass@1 ± its
+    standard error, the highest pass@k and the truncation rate (percent). `results` are
+    evaluate.BenchmarkResult records or EvalResult events (both have these fields)."""
+
+    def ks(r) -> dict[int, float]:
+        return {int(k): v for k, v in r.pass_at_k.items()}
+
+    rank = list(BENCHMARK_NAMES)
+    benchmarks = sorted({r.benchmark for r in results}, key=lambda b: rank.index(b) if b in rank else len(rank))
+    models = [m for m in (order or []) if any(r.model == m for r in results)]
+    models += sorted({r.model for r in results} - set(models))
+    header = ["model"]
+    for b in benchmarks:
+        name = BENCHMARK_NAMES.get(b, b)
+        kmax = max((max(ks(r)) for r in results if r.benchmark == b and r.pass_at_k), default=1)
+        header += [f"{name} Pass@1", f"{name} pass@{kmax}", f"{name} truncated"]
+    rows = []
+    for m in models:
+        row = [m]
+        for b in benchmarks:
+            r = next((r for r in results if r.model == m and r.benchmark == b), None)
+            if r is None:
+                row += ["-", "-", "-"]
+                continue
+            k = ks(r)
+            best = k[max(k)] if k else r.pass1
+            row += [f"{100 * r.pass1:.1f} ± {100 * r.stderr:.1f}", f"{100 * best:.1f}", f"{100 * r.truncation_rate:.1f}%"]
+        rows.append(row)
+    return header, rows

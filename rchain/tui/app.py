@@ -12,26 +12,38 @@ import sys
 import time
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Static
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from rchain.errors import RchainError
+from rchain.present import detail_lines
 from rchain.runs import ACTIVE, RunView
 from rchain.tui.messages import RunUpdated
+from rchain.tui.panes import EvalPane, FilterPane, GeneratePane, Pane, TrainPane
+from rchain.tui.screens import ConfirmScreen, HelpScreen, InspectorScreen, LogScreen
 from rchain.tui.stage_list import StageList
 from rchain.workspace import Target, resolve_target
+
+PANES = (("stage", "Stage"), ("generate", "Generate"), ("filter", "Filter"), ("train", "Train"), ("eval", "Eval"))
 
 
 class RchainConsole(App):
     CSS_PATH = "console.tcss"
     TITLE = "rchain"
     BINDINGS = [
-        Binding("q", "quit_console", "Quit (stages keep running)"),
+        Binding("q", "quit_console", "Quit"),
         Binding("s", "start_stage", "Start"),
         Binding("x", "stop_stage", "Stop"),
-        Binding("p", "toggle_pause", "Pause updates"),
+        Binding("r", "restart_stage", "Restart"),
+        Binding("l", "open_log", "Log"),
+        Binding("i", "open_inspector", "Inspect"),
+        Binding("p", "toggle_pause", "Pause"),
+        Binding("question_mark", "help", "Keys", key_display="?"),
+        *[Binding(str(n), f"show_pane('{pane}')", title, show=False) for n, (pane, title) in enumerate(PANES, start=1)],
     ]
 
     def __init__(self, target: Target, *, read_only: bool = False, refresh_s: float = 1.0, ascii_only: bool = False) -> None:
@@ -47,10 +59,21 @@ class RchainConsole(App):
         mode = "  [read-only]" if self.read_only else ""
         yield Static(f"run {self.target.name}  {self.target.run.root}{mode}", id="run-title")
         yield StageList(ascii_only=self.ascii_only, id="stages")
-        yield Static("", id="log-tail")
+        with TabbedContent(initial="pane-stage", id="panes"):
+            with TabPane("1 Stage", id="pane-stage"), VerticalScroll():
+                yield Static("", id="log-tail")
+            with TabPane("2 Generate", id="pane-generate"), VerticalScroll():
+                yield GeneratePane(ascii_only=self.ascii_only, id="generate")
+            with TabPane("3 Filter", id="pane-filter"), VerticalScroll():
+                yield FilterPane(ascii_only=self.ascii_only, id="filter")
+            with TabPane("4 Train", id="pane-train"), VerticalScroll():
+                yield TrainPane(ascii_only=self.ascii_only, id="train")
+            with TabPane("5 Eval", id="pane-eval"), VerticalScroll():
+                yield EvalPane(ascii_only=self.ascii_only, id="eval")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one(StageList).focus()
         self.watch_run()
 
     @work(thread=True, exclusive=True, group="watch")
@@ -67,8 +90,9 @@ class RchainConsole(App):
 
     def on_run_updated(self, message: RunUpdated) -> None:
         self.view = message.view
-        stages = self.query_one(StageList)
-        stages.show(message.view)
+        self.query_one(StageList).show(message.view)
+        for pane in self.query(Pane):
+            pane.show(message.view)
         self._show_tail()
 
     def on_data_table_row_highlighted(self, _event: StageList.RowHighlighted) -> None:
@@ -84,30 +108,60 @@ class RchainConsole(App):
             return
         lines = list(stage.log_tail) or ([stage.last_message.text] if stage.last_message else [])
         header = f"{stage.id}: {stage.status}" + (f"  {stage.reason}" if stage.reason else "")
-        self.query_one("#log-tail", Static).update("\n".join([header, *lines]))
+        details = detail_lines(stage)
+        self.query_one("#log-tail", Static).update(Text("\n".join([header, *details, *lines])))
 
     # -- actions ---------------------------------------------------------------------------------
 
     def action_quit_console(self) -> None:
         running = [s.id for s in (self.view.stages if self.view else ()) if s.status in ACTIVE]
+        if running:
+            self.notify(f"leaving {', '.join(running)} running")
         self.exit(result=running)
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
         self.notify("updates paused" if self.paused else "updates resumed")
 
+    def action_show_pane(self, pane: str) -> None:
+        self.query_one(TabbedContent).active = f"pane-{pane}"
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_open_log(self) -> None:
+        stage_id = self.query_one(StageList).selected_stage
+        if stage_id is not None:
+            self.push_screen(LogScreen(self.target.run.log_path(stage_id), stage_id))
+
+    def action_open_inspector(self) -> None:
+        self.push_screen(InspectorScreen(self.target.run, read_only=self.read_only))
+
     def action_start_stage(self) -> None:
         self._control("start")
 
     def action_stop_stage(self) -> None:
-        self._control("stop")
+        self._control("stop", confirm=True)
 
-    def _control(self, verb: str) -> None:
+    def action_restart_stage(self) -> None:
+        self._control("restart", confirm=True)
+
+    def _control(self, verb: str, *, confirm: bool = False) -> None:
         stage_id = self.query_one(StageList).selected_stage
         if self.read_only:
             self.notify("read-only console: controls are disabled", severity="warning")
-        elif stage_id is not None:
+            return
+        if stage_id is None:
+            return
+        if not confirm:
             self.control_stage(verb, stage_id)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.control_stage(verb, stage_id)
+
+        self.push_screen(ConfirmScreen(f"{verb.capitalize()} {stage_id}?"), answered)
 
     @work(thread=True, group="control")
     def control_stage(self, verb: str, stage_id: str) -> None:
@@ -115,10 +169,12 @@ class RchainConsole(App):
         from rchain.supervisor import Supervisor
 
         try:
+            if verb in ("start", "restart") and self.target.config is None:
+                raise RchainError("this run has no config to start stages from")
             if verb == "start":
-                if self.target.config is None:
-                    raise RchainError("this run has no config to start stages from")
                 Supervisor(prepare_run(self.target.config)).start(stage_id)
+            elif verb == "restart":
+                Supervisor(prepare_run(self.target.config)).restart(stage_id)
             else:
                 Supervisor(self.target.run).stop(stage_id)
         except RchainError as exc:
