@@ -135,6 +135,10 @@ class Supervisor:
         return self._settled_state(stage_id, killed=True, grace=grace)
 
     def restart(self, stage_id: str, *, entry: str | None = None, grace: float = DEFAULT_GRACE_S) -> StageState:
+        """Stop the stage and start it again the way it was started (a custom `--entry` included)."""
+        previous = self.run.read_state(stage_id)
+        if entry is None and previous is not None and "--entry" in previous.argv[:-1]:
+            entry = previous.argv[previous.argv.index("--entry") + 1]
         self.stop(stage_id, grace=grace)
         return self.start(stage_id, entry=entry)
 

@@ -53,7 +53,7 @@ async def test_console_shows_the_run_and_stops_a_stage(running_run) -> None:
         await pilot.press("down")  # select filter: its reason and log tail show below
         await until(pilot, lambda: "about to fail" in str(app.query_one("#log-tail").render()))
 
-        await pilot.press("up", "x")  # stop generate
+        await pilot.press("up", "x", "y")  # stop generate (it asks first)
         await until(pilot, lambda: cell(app, "generate", "status").endswith("stopped"))
         assert run.read_state("generate").status == "stopped"
         await pilot.press("q")
@@ -71,3 +71,178 @@ async def test_read_only_console_refuses_controls_and_quitting_leaves_stages_run
         await pilot.press("q")
     assert app.return_value == ["generate"]
     assert Supervisor(run).status("generate") == "running"
+
+
+# -- panes, screens and keys against a run the real generate and filter stages produced ----------
+
+
+@pytest.fixture(scope="module")
+def filtered_run(tmp_path_factory):
+    import subprocess
+
+    from conftest import NUMINA_ROWS, TeacherServerProcess, numina_rows, rchain_cmd
+
+    root = tmp_path_factory.mktemp("console")
+    (root / "problems.jsonl").write_text("\n".join(numina_rows(25)) + "\n", encoding="utf-8")
+    server = TeacherServerProcess("--problems", str(NUMINA_ROWS), "--error-rate", "demo-r1=0.4")
+    config = root / "pipeline.toml"
+    config.write_text(
+        f'[run]\nname = "c"\n[problems]\ndataset = "problems.jsonl"\n[[teachers]]\nname = "MathR"\nmodel = "demo-r1"\n'
+        f'base_url = "{server.base_url}"\nsamples_per_problem = 2\n[[variants]]\nname = "V"\nteacher = "MathR"\n'
+    )
+    try:
+        for stage in ("generate", "filter"):
+            result = subprocess.run(rchain_cmd(stage, str(config)), capture_output=True, text=True, timeout=120)
+            assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        server.stop()
+    return config
+
+
+def pane_text(app: RchainConsole, pane_id: str, width: int = 100) -> str:
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(app.query_one(f"#{pane_id}").render_view(app.view))
+    return console.export_text()
+
+
+def screen_text(app: RchainConsole) -> str:
+    import re
+
+    svg = app.export_screenshot()
+    return re.sub(r"<[^>]+>", "", svg).replace("&#160;", " ")
+
+
+async def test_panes_show_the_numbers_in_the_run_files(filtered_run) -> None:
+    import json
+
+    from rchain.runs import RunDir
+
+    run = RunDir(load_config(filtered_run).run_dir)
+    verdicts = [json.loads(line) for line in run.verdicts_path("MathR").read_text().splitlines()]
+    correct = sum(v["label"] == "correct" for v in verdicts)
+    wrong = sum(v["label"] == "wrong" for v in verdicts)
+    kept = len(run.clean_path("MathR").read_text().splitlines())
+    app = RchainConsole(resolve_target(filtered_run), refresh_s=0.1)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.view is not None and app.view.stage("filter").status == "done")
+        await pilot.press("2")
+        assert app.query_one("#panes").active == "pane-generate"
+        generate = pane_text(app, "generate")
+        assert "MathR" in generate and "50/50 (100%)" in generate and "done" in generate
+        await pilot.press("3")
+        text = pane_text(app, "filter")
+        assert f"MathR: 50/50 judged, {kept} kept" in text
+        row = next(line for line in text.splitlines() if line.strip().startswith("cn_k12"))
+        assert row.split()[:4] == ["cn_k12", "50", str(correct), str(wrong)]
+        assert f"{100 * correct / 50:.1f}%" in row
+        await pilot.press("4")
+        assert "No training yet" in pane_text(app, "train")
+        await pilot.press("5")
+        assert "No evaluation yet" in pane_text(app, "eval")
+        await pilot.press("1")
+        await pilot.press("question_mark")
+        await until(pilot, lambda: "Inspector" in screen_text(app))
+        await pilot.press("escape")
+        await pilot.press("q")
+
+
+async def test_log_screen_follows_and_searches(filtered_run) -> None:
+    app = RchainConsole(resolve_target(filtered_run), refresh_s=0.1)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.view is not None)
+        await pilot.press("l")  # generate is selected first
+        from rchain.tui.screens import LogScreen
+
+        await until(pilot, lambda: isinstance(app.screen, LogScreen) and any("rchain: generate started" in line for line in app.screen.lines))
+        await pilot.press("slash")
+        await pilot.press(*"25 selected", "enter")
+        await until(pilot, lambda: app.screen.match_line is not None)
+        assert "25 rows read, 0 bad, 0 duplicates, 25 selected" in app.screen.lines[app.screen.match_line]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, LogScreen)
+        await pilot.press("q")
+
+
+async def test_inspector_walks_filters_searches_and_overrides(filtered_run) -> None:
+    import json
+
+    from rchain.runs import RunDir
+    from rchain.tui.screens import InspectorScreen
+
+    run = RunDir(load_config(filtered_run).run_dir)
+    raw = [json.loads(line) for line in run.raw_path("MathR").read_text().splitlines()]
+    verdicts = {v["uid"]: v for v in (json.loads(line) for line in run.verdicts_path("MathR").read_text().splitlines())}
+    app = RchainConsole(resolve_target(filtered_run), refresh_s=0.2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.view is not None)
+        await pilot.press("i")
+        await until(pilot, lambda: isinstance(app.screen, InspectorScreen) and app.screen.position is not None)
+        inspector = app.screen
+        title = lambda: str(inspector.query_one("#inspector-title").render())  # noqa: E731
+        assert f"sample 1/{len(raw)}" in title() and raw[0]["uid"] in screen_text(app)
+        await pilot.press("n")
+        assert f"sample 2/{len(raw)}" in title()
+        await pilot.press("w")  # the next rejected reply
+        uid = raw[inspector.position]["uid"]
+        assert verdicts[uid]["label"] != "correct" and inspector.position > 1
+        assert verdicts[uid]["reason"] in screen_text(app)
+        assert "t to open" in screen_text(app)
+        await pilot.press("t")
+        assert "t to open" not in screen_text(app)
+        await pilot.press("A")  # accept it by hand
+        override = json.loads(run.overrides_path.read_text().splitlines()[-1])
+        assert override["uid"] == uid and override["decision"] == "accept"
+        assert "overridden by hand: accept" in screen_text(app)
+
+        await pilot.press("f", *"label=correct", "enter")
+        positions = []
+        for _ in range(5):
+            positions.append(inspector.position)
+            await pilot.press("n")
+        assert all(verdicts[raw[p]["uid"]]["label"] == "correct" for p in positions)
+        await pilot.press("f", "ctrl+u", "enter")  # clear the filter
+
+        target = raw[17]["uid"]
+        await pilot.press("g", *target, "enter")
+        assert inspector.position == 17
+        word = max(raw[22]["problem"].split(), key=len)  # a word of a later problem
+        texts = [" ".join([r["uid"], r["problem"], *(str(m["content"]) for m in r["messages"])]).lower() for r in raw]
+        first = next(i for i in range(18, len(raw)) if word.lower() in texts[i])
+        await pilot.press("slash", *word, "enter")
+        await until(pilot, lambda: inspector.position == first)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, InspectorScreen)
+        await pilot.press("q")
+    # The next filter run honours the decision: the accepted reply is in the clean subset.
+    import subprocess
+
+    from conftest import rchain_cmd
+
+    subprocess.run(rchain_cmd("filter", str(filtered_run)), check=True, capture_output=True, timeout=120)
+    assert uid in {json.loads(line)["uid"] for line in run.clean_path("MathR").read_text().splitlines()}
+
+
+async def test_stop_asks_first_and_restart_starts_again(config_file, stage_env) -> None:
+    run = prepare_run(load_config(config_file))
+    supervisor = Supervisor(run)
+    supervisor.start("generate", entry="stage_fixtures:sleep_stage")
+    app = RchainConsole(resolve_target(config_file), refresh_s=0.1)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.view is not None and app.view.stage("generate").status == "running")
+            await pilot.press("x")
+            await pilot.press("n")  # no: nothing is sent
+            await pilot.pause(0.5)
+            assert supervisor.status("generate") == "running"
+            first_pid = run.read_state("generate").pid
+            await pilot.press("r", "y")  # restart: stopped, then started again as a new process
+            await until(pilot, lambda: (s := run.read_state("generate")) is not None and s.pid != first_pid and s.status == "running", timeout=30)
+            await pilot.press("x", "y")
+            await until(pilot, lambda: cell(app, "generate", "status").endswith("stopped"), timeout=30)
+            await pilot.press("p")
+            assert app.paused
+            await pilot.press("q")
+    finally:
+        supervisor.stop("generate", grace=2)
