@@ -204,3 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     running = RchainConsole(target, read_only=args.read_only, refresh_s=args.refresh, ascii_only=encoding != "utf8").run()
     if running:
         print(f"left running: {', '.join(running)}; reattach with: rchain-console {target.run.root}")
+
+
+if __name__ == "__main__":
+    main()
