@@ -172,7 +172,8 @@ def server_line(s: ServerStatus) -> str:
 def gpu_lines(sample: GpuSample) -> list[str]:
     if not sample.gpus:
         return [sample.note or "no GPU"]
-    lines = []
+    names = sorted({g.name for g in sample.gpus})
+    lines = [f"{len(sample.gpus)} x {names[0]}" if len(names) == 1 else f"{len(sample.gpus)} GPUs: {', '.join(names)}"]
     for g in sample.gpus:
         extra = "".join(
             [f" {g.temperature_c:.0f}C" if g.temperature_c is not None else "", f" {g.power_w:.0f}W" if g.power_w is not None else ""]

@@ -30,7 +30,6 @@ from rchain.present import (
     format_duration,
     gpu_lines,
     sparkline,
-    train_line,
 )
 from rchain.runs import RunView
 
@@ -160,14 +159,29 @@ class TrainPane(Pane):
         parts = []
         for p in _snapshots(view, TrainProgress):
             fraction = p.step / p.max_steps if p.max_steps else 0.0
-            parts.append(Text.assemble((f"{p.variant} ", "bold"), bar(fraction, 12, ascii_only=self.ascii_only), " ", train_line(p)))
-            timing = f"  elapsed {format_duration(p.elapsed_s)}" + ("" if p.finished else f", {format_duration(p.remaining_s)} left")
+            head = Text.assemble((f"{p.variant} ", "bold"), bar(fraction, 12, ascii_only=self.ascii_only), f" step {p.step:,}/{p.max_steps or '?':,} ({100 * fraction:.0f}%)")
+            if p.epoch is not None:
+                head.append(f" | epoch {p.epoch:.2f}")
+            parts.append(head)
+            losses = [f"loss {p.loss:.4f}" if p.loss is not None else "loss -"]
+            if p.eval_loss is not None:
+                losses.append(f"eval loss {p.eval_loss:.4f}")
+            losses.append(f"lr {p.learning_rate:.1e}" if p.learning_rate is not None else "lr -")
             if p.grad_norm is not None:
-                timing += f" | grad norm {p.grad_norm:.3f}"
+                losses.append(f"grad norm {p.grad_norm:.3f}")
+            parts.append(Text("  " + " | ".join(losses)))
+            timing = []
             if p.token_acc is not None:
-                timing += f" | token acc {p.token_acc:.3f}"
-            timing += f" | checkpoints {', '.join(map(str, p.checkpoints[-4:])) or 'none yet'}"
-            parts.append(Text(timing))
+                timing.append(f"token acc {p.token_acc:.3f}")
+            if p.seconds_per_step is not None:
+                timing.append(f"{p.seconds_per_step:.2f} s/step")
+            timing.append(f"elapsed {format_duration(p.elapsed_s)}")
+            if not p.finished and p.remaining_s is not None:
+                timing.append(f"{format_duration(p.remaining_s)} left")
+            if p.resumed_from:
+                timing.append(f"resumed at {p.resumed_from}")
+            parts.append(Text("  " + " | ".join(timing)))
+            parts.append(Text(f"  checkpoints {', '.join(map(str, p.checkpoints[-6:])) or 'none yet'}"))
             lines = chart([list(p.loss_curve), list(p.eval_loss_curve)], min(self.text_width, 90), 5, ascii_only=self.ascii_only)
             if lines:
                 legend = "  loss " + ("*" if self.ascii_only else "●") + "  eval loss " + ("o" if self.ascii_only else "○")
@@ -197,15 +211,7 @@ class EvalPane(Pane):
         if results:
             order = [s.id.split(":", 1)[1] for s in view.stages if s.id.startswith("eval:")]
             header, rows = comparison(results, order)
-            table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
-            for i, name in enumerate(header):
-                # "MATH-500 Pass@1" over two lines keeps six columns inside 80.
-                bench, _, metric = name.rpartition(" ")
-                title = name if i == 0 else bench.replace("GPQA-Diamond", "GPQA-D") + "\n" + metric.replace("truncated", "trunc.")
-                table.add_column(title, justify="left" if i == 0 else "right", min_width=max(map(len, title.split("\n"))))
-            for row in rows:
-                table.add_row(*row)
-            parts.append(table)
+            parts.append(self._wide(header, rows) if self.text_width >= 100 else self._long(header, rows))
         done_models = {r.model for r in results}
         for p in _snapshots(view, EvalProgress):
             stage = view.stage(f"eval:{p.model}") if f"eval:{p.model}" in {s.id for s in view.stages} else None
@@ -218,3 +224,31 @@ class EvalPane(Pane):
         if not parts:
             return Text("No evaluation yet. Each eval stage serves a model and runs evalscope on it.", style="dim")
         return Group(*parts)
+
+    @staticmethod
+    def _table() -> Table:
+        return Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+
+    def _wide(self, header: list[str], rows: list[list[str]]) -> Table:
+        """One row per model, three columns per benchmark."""
+        table = self._table()
+        for i, name in enumerate(header):
+            bench, _, metric = name.rpartition(" ")
+            title = name if i == 0 else f"{bench}\n{metric}"
+            widest = max(len(row[i]) for row in rows) if i == 0 else max(map(len, title.split("\n")))
+            table.add_column(title, justify="left" if i == 0 else "right", min_width=widest, no_wrap=True)
+        for row in rows:
+            table.add_row(*row)
+        return table
+
+    def _long(self, header: list[str], rows: list[list[str]]) -> Table:
+        """One row per model and benchmark: narrow enough for 80 columns."""
+        table = self._table()
+        metrics = ["Pass@1", header[2].rpartition(" ")[2] if len(header) > 2 else "pass@k", "trunc."]
+        for name in ["model", "benchmark", *metrics]:
+            table.add_column(name, justify="left" if name in ("model", "benchmark") else "right", no_wrap=True)
+        benchmarks = [header[i].rpartition(" ")[0] for i in range(1, len(header), 3)]
+        for row in rows:
+            for j, bench in enumerate(benchmarks):
+                table.add_row(row[0] if j == 0 else "", bench, *row[1 + 3 * j : 4 + 3 * j])
+        return table

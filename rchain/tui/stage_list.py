@@ -13,7 +13,7 @@ class StageList(DataTable):
     """Renders a RunView; owns no I/O."""
 
     DEFAULT_CSS = """
-    StageList { height: auto; max-height: 60%; }
+    StageList { height: auto; max-height: 45%; }
     """
 
     def __init__(self, *, ascii_only: bool = False, **kwargs) -> None:
