@@ -33,7 +33,6 @@ Exit codes:
   130  interrupted (running stages were stopped)
 """
 PLAIN_PROGRESS_EVERY_S = 30.0
-PASSED_THROUGH_CODES = {ExitCode.USAGE, ExitCode.NOT_FOUND, ExitCode.CONFLICT, ExitCode.NOT_BUILT}
 #: Stages whose command has `--dry-run` (rchain.stages.DRY_RUNS holds their printers).
 DRY_RUN_STAGES = ("train", "deploy", "eval")
 ENTRY_OPTION = click.option(
@@ -146,6 +145,12 @@ def run(config: Path) -> None:
     target = _config_target(resolve_target(config))
     _run_stages(target, target.plan, follow_log=False, skip_done=True)
     click.echo(f"run {target.name}: all stages done", err=True)
+    if any(s.startswith("eval:") for s in target.plan):
+        from rchain.evaluate import write_report
+
+        table, paths = write_report(target.run, target.config)
+        click.echo(table, nl=False)
+        click.echo(f"report: {paths[0]}", err=True)
 
 
 def _stage_command(name: str, per_variant: bool) -> None:
@@ -370,6 +375,9 @@ def _check_stage_id(target: Target, stage: str) -> None:
     from rchain.errors import NotFound
 
     known = target.plan or target.run.stage_ids()
+    # `pipeline` runs the whole plan as one managed process: always there when a config is.
+    if target.config is not None and stage == "pipeline":
+        return
     if stage not in known and stage not in target.run.stage_ids():
         raise NotFound(f"no stage {stage!r} in this run; stages: {', '.join(known)}")
 
@@ -406,86 +414,31 @@ def _print_dry_runs(target: Target, stage_ids: list[str]) -> None:
 def _run_stages(
     target: Target, stage_ids: list[str], *, follow_log: bool, skip_done: bool, entry: str | None = None
 ) -> None:
-    """Run stages one after the other as managed processes, watching each to its end.
-
-    A model server is not a stage that ends: an eval runs against the server of its model,
-    started here when nothing serves it yet and stopped again after the eval. A `deploy:X`
-    followed by `eval:X` (the plan of `rchain run`) is handled that way; `rchain deploy` alone
-    serves in the foreground until Ctrl-C.
-    """
-    from rchain.runs import stage_name, stage_target
+    """Run stages one after the other as managed processes, watching each to its end (see
+    rchain.pipeline: servers are started for the stages that need them and stopped after)."""
+    from rchain.pipeline import Pipeline
     from rchain.stages import prepare_run
     from rchain.supervisor import Supervisor
 
     run_dir = prepare_run(target.config)
     supervisor = Supervisor(run_dir)
-    started_servers: list[str] = []
-    try:
-        for i, stage_id in enumerate(stage_ids):
-            name, subject = stage_name(stage_id), stage_target(stage_id)
-            evaluates_next = i + 1 < len(stage_ids) and stage_ids[i + 1] == f"eval:{subject}"
-            if name == "deploy" and evaluates_next:
-                continue  # served when its eval starts
-            if skip_done and supervisor.status(stage_id) == "done":
-                click.echo(f"{stage_id}: already done, skipped", err=True)
-                continue
-            if name == "eval" and _serve(target, supervisor, f"deploy:{subject}"):
-                started_servers.append(f"deploy:{subject}")
-            _run_one(target, supervisor, stage_id, follow_log=follow_log, entry=entry)
-            if f"deploy:{subject}" in started_servers:
-                supervisor.stop(f"deploy:{subject}")
-                started_servers.remove(f"deploy:{subject}")
-    finally:
-        for deploy_id in started_servers:
-            supervisor.stop(deploy_id)
 
-
-def _run_one(target: Target, supervisor: Supervisor, stage_id: str, *, follow_log: bool, entry: str | None) -> None:
-    from rchain.errors import StageFailed
-
-    run_dir = supervisor.run
-    log_offset = run_dir.log_path(stage_id).stat().st_size if run_dir.log_path(stage_id).exists() else 0
-    supervisor.start(stage_id, entry=entry)
-    try:
+    def watch(stage_id: str) -> None:
         if follow_log:
-            _stream_file(run_dir.log_path(stage_id), log_offset, lambda: supervisor.is_active(stage_id))
+            log = run_dir.log_path(stage_id)
+            _stream_file(log, offsets.get(stage_id, 0), lambda: supervisor.is_active(stage_id))
         else:
             _watch(target, supervisor, stage_id)
+
+    offsets = {s: run_dir.log_path(s).stat().st_size for s in stage_ids if run_dir.log_path(s).exists()}
+    pipeline = Pipeline(
+        target.config, supervisor, watch=watch, say=lambda text: click.echo(text, err=True), skip_done=skip_done, entry=entry
+    )
+    try:
+        pipeline.run(stage_ids)
     except KeyboardInterrupt:
-        click.echo(f"\nstopping {stage_id}...", err=True)
-        supervisor.stop(stage_id)
+        click.echo("interrupted", err=True)
         raise
-    supervisor.wait(stage_id)
-    view = target.watcher().snapshot().stage(stage_id)
-    if view.status != "done":
-        error = StageFailed(f"stage {stage_id} {view.status}: {view.reason or 'no reason recorded'}", hint=f"rchain logs {run_dir.root} {stage_id}")
-        # A stage that failed on bad config, a missing file, a conflict or a stub says so
-        # through its exit code; pass it on.
-        if view.exit_code in PASSED_THROUGH_CODES:
-            error.exit_code = ExitCode(view.exit_code)
-        raise error
-
-
-def _serve(target: Target, supervisor: Supervisor, deploy_id: str) -> bool:
-    """Make sure the model of `deploy_id` is served; True when this call started its server."""
-    from rchain.errors import StageFailed
-    from rchain.runs import stage_target
-    from rchain.serve import base_url, served_models
-
-    name = stage_target(deploy_id)
-    url = base_url(target.config)
-    if name in (served_models(url) or []):
-        return False
-    if not supervisor.is_active(deploy_id):
-        supervisor.start(deploy_id)
-    click.echo(f"{deploy_id}: starting the server for the eval...", err=True)
-    while name not in (served_models(url) or []):
-        if not supervisor.is_active(deploy_id):
-            view = target.watcher().snapshot().stage(deploy_id)
-            raise StageFailed(f"stage {deploy_id} {view.status}: {view.reason or 'no reason recorded'}", hint=f"rchain logs {supervisor.run.root} {deploy_id}")
-        time.sleep(0.5)
-    click.echo(f"{deploy_id}: {name} is served at {url}", err=True)
-    return True
 
 
 def _watch(target: Target, supervisor: Supervisor, stage_id: str) -> None:

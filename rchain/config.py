@@ -251,7 +251,7 @@ class DeploySection(_Section):
     host: str = "127.0.0.1"
     """Address the server binds."""
     port: int = Field(default=8000, ge=1, le=65535)
-    """Port the server binds."""
+    """Port of the first variant's server; each further variant, then each baseline, the next."""
     gpu_memory_utilization: float = Field(default=0.9, gt=0.0, le=1.0)
     """vLLM's share of GPU memory."""
     tensor_parallel_size: int = Field(default=1, ge=1)
@@ -260,6 +260,27 @@ class DeploySection(_Section):
     """How long to wait for /v1/models to answer before the deploy counts as failed."""
     swift: dict[str, SwiftValue] = {}
     """Any `swift deploy` argument by its own name (e.g. vllm_max_model_len)."""
+
+
+class TeacherServerSection(_Section):
+    enabled: bool = False
+    """Run rchain's local OpenAI-compatible teacher server as the run's `teachers` stage (the demo)."""
+    host: str = "127.0.0.1"
+    """Address it binds."""
+    port: int = Field(default=8765, ge=1, le=65535)
+    """Port it binds; point the teachers' base_url at it."""
+    rate: float = Field(default=40.0, ge=0.0)
+    """Tokens per second per stream (0: as fast as possible)."""
+    reasoning_tokens: int = Field(default=60, ge=1)
+    """Mean reasoning length in tokens."""
+    error_rates: dict[str, float] = {}
+    """Share of wrong final answers, by model name."""
+    default_error_rate: float = Field(default=0.1, ge=0.0, le=1.0)
+    """Share of wrong final answers of other models."""
+    faults: dict[str, float] = {}
+    """Probability of each fault per request (429, 500, drop, empty, slow, length, think_in_content)."""
+    seed: int = 0
+    """Seed of its randomness."""
 
 
 class EvalSection(_Section):
@@ -311,6 +332,8 @@ class PipelineConfig(_Section):
     """How a problem becomes a request and a stored record."""
     teachers: list[Teacher] = []
     """Teacher models; each produces one raw and one clean subset."""
+    teacher_server: TeacherServerSection = TeacherServerSection()
+    """The local teacher server (offline demo and tests)."""
     filter: FilterSection = FilterSection()
     """Answer checking and keep policy."""
     variants: list[Variant] = []

@@ -176,7 +176,7 @@ def dry_run(config: PipelineConfig, run: RunDir, name: str) -> str:
     from rchain.serve import base_url
 
     data = {n: ((run.root / "eval" / "data" / n), 0) if n in config.eval.local_paths else None for n in config.eval.benchmarks}
-    args = task_arguments(config, name, base_url(config), data, run.eval_dir(name))
+    args = task_arguments(config, name, base_url(config, name), data, run.eval_dir(name))
     args.pop("use_cache", None)
     for bench in args["dataset_args"].values():
         bench["primary_metric"] = "accuracy pass_at_k k=1"
@@ -424,7 +424,7 @@ def run(ctx) -> None:
 
     config: PipelineConfig = ctx.config
     name = ctx.target
-    url = base_url(config)
+    url = base_url(config, name)
     served = served_models(url)
     if served is None or name not in served:
         found = "nothing answers" if served is None else f"it serves {', '.join(served) or 'no model'}"

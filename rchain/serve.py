@@ -24,6 +24,7 @@ from rchain.tools import Child, child_env, shell_command, swift_argv, swift_flag
 from rchain.train import last_checkpoint
 
 HEALTH_EVERY_S = 1.0
+PORT_WAIT_S = 90.0
 
 
 def model_to_serve(config: PipelineConfig, run: RunDir, name: str, *, must_exist: bool = True) -> str:
@@ -51,13 +52,25 @@ def baseline_name(model: str) -> str:
     return Path(model.rstrip("/")).name
 
 
+def served_names(config: PipelineConfig) -> list[str]:
+    return [v.name for v in config.variants] + [baseline_name(b) for b in config.eval.baselines]
+
+
+def port_of(config: PipelineConfig, name: str) -> int:
+    """Each served model has its own port: deploy.port for the first variant, the next one for
+    the next, then the baselines. A server just stopped leaves its port in TIME_WAIT for a
+    minute, and swift deploy then quietly moves to another port; distinct ports avoid both."""
+    names = served_names(config)
+    return config.deploy.port + (names.index(name) if name in names else 0)
+
+
 def deploy_arguments(config: PipelineConfig, model: str, served_name: str) -> dict[str, SwiftValue]:
     deploy = config.deploy
     args: dict[str, SwiftValue] = {
         "model": model,
         "infer_backend": deploy.backend,
         "host": deploy.host,
-        "port": deploy.port,
+        "port": port_of(config, served_name),
         "served_model_name": served_name,
         "verbose": False,  # no log line per request
     }
@@ -68,14 +81,14 @@ def deploy_arguments(config: PipelineConfig, model: str, served_name: str) -> di
     return {k: v for k, v in args.items() if v != ""}
 
 
-def base_url(config: PipelineConfig) -> str:
-    """Where clients reach the server (a wildcard bind is reached on loopback)."""
+def base_url(config: PipelineConfig, name: str) -> str:
+    """Where clients reach the server of `name` (a wildcard bind is reached on loopback)."""
     host = config.deploy.host
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{config.deploy.port}/v1"
+    return f"http://{host}:{port_of(config, name)}/v1"
 
 
 def dry_run(config: PipelineConfig, run: RunDir, name: str) -> str:
@@ -99,14 +112,35 @@ def port_in_use(host: str, port: int) -> bool:
         return sock.connect_ex((host if host not in ("0.0.0.0", "") else "127.0.0.1", port)) == 0
 
 
+def port_bindable(port: int) -> bool:
+    """Whether swift deploy could bind the port as it checks it (no SO_REUSEADDR, so a port in
+    TIME_WAIT counts as taken)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("", port))
+        except OSError:
+            return False
+    return True
+
+
 def run(ctx) -> None:
     config: PipelineConfig = ctx.config
     name = ctx.target
     model = model_to_serve(config, ctx.run, name)
     deploy = config.deploy
-    url = base_url(config)
-    if port_in_use(deploy.host, deploy.port):
-        raise Conflict(f"deploy.port: {deploy.port} on {deploy.host} is already in use", hint="stop the other server or choose another deploy.port")
+    url = base_url(config, name)
+    port = port_of(config, name)
+    if port_in_use(deploy.host, port):
+        raise Conflict(f"deploy.port: {port} on {deploy.host} is already in use", hint="stop the other server or choose another deploy.port")
+    waited = time.monotonic()
+    while not port_bindable(port):  # closed connections of an earlier server (TIME_WAIT)
+        if time.monotonic() - waited > PORT_WAIT_S:
+            raise Conflict(f"deploy.port: {port} is still held by closed connections after {PORT_WAIT_S:g}s")
+        if ctx.stop_requested.is_set():
+            return
+        time.sleep(1.0)
+    if time.monotonic() - waited > 1.0:
+        ctx.message(f"waited {time.monotonic() - waited:.0f}s for port {port} to be released")
     argv = swift_argv("deploy", swift_flags(deploy_arguments(config, model, name)))
     print("command:\n" + shell_command(argv, {}), flush=True)
 

@@ -37,6 +37,9 @@ ENTRY_POINTS: dict[str, str] = {
     "deploy": "rchain.serve:run",
     "eval": "rchain.evaluate:run",
     "publish": "rchain.stages:not_built",
+    # Servers and the orchestrator: they run until stopped (teachers, deploy) or until the plan is.
+    "teachers": "rchain.demo.teacher_server:run_stage",
+    "pipeline": "rchain.pipeline:run",
 }
 STAGE_NAMES: tuple[str, ...] = tuple(ENTRY_POINTS)
 #: Stage name -> "module:function(config, run, target) -> str" printing what the stage would run.
@@ -56,7 +59,8 @@ def plan_stages(config: PipelineConfig) -> list[str]:
     """
     from rchain.serve import baseline_name
 
-    stages = ["generate", "filter"]
+    stages = ["teachers"] if config.teacher_server.enabled else []
+    stages += ["generate", "filter"]
     stages += [f"train:{v.name}" for v in config.variants]
     served = [v.name for v in config.variants] + [baseline_name(b) for b in config.eval.baselines]
     for name in served:

@@ -246,3 +246,20 @@ async def test_stop_asks_first_and_restart_starts_again(config_file, stage_env) 
             await pilot.press("q")
     finally:
         supervisor.stop("generate", grace=2)
+
+
+def test_a_pane_that_cannot_draw_says_so_instead_of_crashing() -> None:
+    from rchain.events import TrainProgress
+    from rchain.runs import RunView, StageView
+    from rchain.tui.panes import TrainPane
+
+    # A training snapshot before ms-swift has logged max_steps (0) once crashed the console.
+    view = RunView(name="r", root="/x", at=0.0, stages=(StageView(id="train:V", snapshots={"train_progress:V": TrainProgress(variant="V", step=0, max_steps=0)}),))
+    text = str(TrainPane().render_view(view).renderables[0])
+    assert "step 0/? (0%)" in text
+
+    class Broken(TrainPane):
+        def render_view(self, view):
+            raise ValueError("boom")
+
+    assert "this pane failed to draw: ValueError: boom" in str(Broken().safe_render(view))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -70,17 +71,27 @@ def load_answer_table(paths: list[Path]) -> dict[str, str]:
 
 
 def wrong_answer(answer: str, rng: random.Random) -> str:
-    """A plausible but wrong answer of the same shape."""
+    """A plausible but wrong answer of the same shape (a choice, a number, an interval, ...)."""
     stripped = answer.strip()
     if len(stripped) == 1 and stripped in "ABCDE":
         return rng.choice([c for c in "ABCDE" if c != stripped])
+    choice = re.fullmatch(r"\\textbf\{\(([A-E])\)\}\\?\s*(.*)", stripped, re.S)
+    if choice:  # `\textbf{(C)}\ 12`: another letter and another value
+        letter = rng.choice([c for c in "ABCDE" if c != choice.group(1)])
+        return f"\\textbf{{({letter})}}\\ {wrong_answer(choice.group(2), rng)}"
     try:
         value = int(stripped.replace(",", ""))
         return str(value + rng.choice([-3, -2, -1, 1, 2, 5, 10]))
     except ValueError:
         pass
-    if "\\frac" in stripped or "/" in stripped:
-        return stripped + "+1"
+    try:
+        return f"{float(stripped) + rng.choice([-1.5, 0.5, 2.0]):g}"
+    except ValueError:
+        pass
+    numbers = list(re.finditer(r"-?\d+", stripped))
+    if numbers:  # an interval, a fraction, a polynomial: change its last number
+        last = numbers[-1]
+        return stripped[: last.start()] + str(int(last.group()) + rng.choice([1, 2, 3])) + stripped[last.end() :]
     return f"{stripped}+1"
 
 
@@ -285,3 +296,43 @@ async def serve(options: ServerOptions) -> None:
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
+
+
+def run_stage(ctx) -> None:
+    """The `teachers` stage: serve the run's teachers locally until the stage is stopped."""
+    from rchain.errors import Conflict, UsageError
+    from rchain.events import ServerStatus
+    from rchain.serve import port_in_use
+
+    config = ctx.config
+    section = config.teacher_server
+    if not section.enabled:
+        raise UsageError("teacher_server.enabled is false: this run has no local teacher server")
+    if port_in_use(section.host, section.port):
+        raise Conflict(f"teacher_server.port: {section.port} on {section.host} is already in use")
+    dataset = Path(config.problems.dataset)
+    options = ServerOptions(
+        host=section.host,
+        port=section.port,
+        rate=section.rate,
+        reasoning_tokens=section.reasoning_tokens,
+        error_rates=dict(section.error_rates),
+        default_error_rate=section.default_error_rate,
+        faults=dict(section.faults),
+        problems=[dataset] if dataset.is_file() else [],
+        seed=section.seed,
+    )
+    ctx.cooperative_stop = True
+
+    async def main() -> None:
+        runner, url = await start(options)
+        ctx.events.emit(ServerStatus(model="teachers", status="ready", url=url, backend="rchain teacher server"))
+        ctx.message(f"teacher server listening on {url}")
+        try:
+            while not ctx.stop_requested.is_set():
+                await asyncio.sleep(0.2)
+        finally:
+            await runner.cleanup()
+            ctx.events.emit(ServerStatus(model="teachers", status="stopped", url=url, backend="rchain teacher server"))
+
+    asyncio.run(main())

@@ -39,6 +39,7 @@ class RchainConsole(App):
         Binding("s", "start_stage", "Start"),
         Binding("x", "stop_stage", "Stop"),
         Binding("r", "restart_stage", "Restart"),
+        Binding("a", "run_all", "Run all"),
         Binding("l", "open_log", "Log"),
         Binding("i", "open_inspector", "Inspect"),
         Binding("p", "toggle_pause", "Pause"),
@@ -46,9 +47,13 @@ class RchainConsole(App):
         *[Binding(str(n), f"show_pane('{pane}')", title, show=False) for n, (pane, title) in enumerate(PANES, start=1)],
     ]
 
-    def __init__(self, target: Target, *, read_only: bool = False, refresh_s: float = 1.0, ascii_only: bool = False) -> None:
+    def __init__(
+        self, target: Target, *, read_only: bool = False, refresh_s: float = 1.0, ascii_only: bool = False, autostart: bool = False
+    ) -> None:
         super().__init__()
         self.target = target
+        #: Start the whole plan on opening, unless it ran before (the demo).
+        self.autostart = autostart
         self.read_only = read_only
         self.refresh_s = refresh_s
         self.ascii_only = ascii_only
@@ -75,6 +80,8 @@ class RchainConsole(App):
     def on_mount(self) -> None:
         self.query_one(StageList).focus()
         self.watch_run()
+        if self.autostart and self.target.run.read_state("pipeline") is None and not self.read_only:
+            self.control_stage("start", "pipeline")
 
     @work(thread=True, exclusive=True, group="watch")
     def watch_run(self) -> None:
@@ -140,6 +147,13 @@ class RchainConsole(App):
     def action_start_stage(self) -> None:
         self._control("start")
 
+    def action_run_all(self) -> None:
+        """Start the `pipeline` stage: every stage in order, as `rchain run` does, detached."""
+        if self.read_only:
+            self.notify("read-only console: controls are disabled", severity="warning")
+            return
+        self.control_stage("start", "pipeline")
+
     def action_stop_stage(self) -> None:
         self._control("stop", confirm=True)
 
@@ -194,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.demo:
             from rchain.demo import write_demo
 
+            print("writing the demo into ./rchain-demo (a tiny model is built on first use)...", file=sys.stderr)
             target = resolve_target(write_demo(Path("rchain-demo")))
         else:
             target = resolve_target(args.target)
@@ -201,7 +216,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
         sys.exit(int(exc.exit_code))
     encoding = (getattr(sys.stdout, "encoding", "") or "").lower().replace("-", "")
-    running = RchainConsole(target, read_only=args.read_only, refresh_s=args.refresh, ascii_only=encoding != "utf8").run()
+    console = RchainConsole(target, read_only=args.read_only, refresh_s=args.refresh, ascii_only=encoding != "utf8", autostart=args.demo)
+    running = console.run()
     if running:
         print(f"left running: {', '.join(running)}; reattach with: rchain-console {target.run.root}")
 

@@ -50,7 +50,15 @@ class Pane(Static):
         self.ascii_only = ascii_only
 
     def show(self, view: RunView) -> None:
-        self.update(self.render_view(view))
+        self.update(self.safe_render(view))
+
+    def safe_render(self, view: RunView):
+        """A pane that cannot draw a snapshot says so and the console goes on: an operator
+        watching a week-long run must never lose the screen to a formatting bug."""
+        try:
+            return self.render_view(view)
+        except Exception as exc:  # noqa: BLE001
+            return Text(f"this pane failed to draw: {type(exc).__name__}: {exc}", style="red")
 
     def render_view(self, view: RunView):  # pragma: no cover - every pane overrides it
         raise NotImplementedError
@@ -159,7 +167,7 @@ class TrainPane(Pane):
         parts = []
         for p in _snapshots(view, TrainProgress):
             fraction = p.step / p.max_steps if p.max_steps else 0.0
-            head = Text.assemble((f"{p.variant} ", "bold"), bar(fraction, 12, ascii_only=self.ascii_only), f" step {p.step:,}/{p.max_steps or '?':,} ({100 * fraction:.0f}%)")
+            head = Text.assemble((f"{p.variant} ", "bold"), bar(fraction, 12, ascii_only=self.ascii_only), f" step {p.step:,}/{f'{p.max_steps:,}' if p.max_steps else '?'} ({100 * fraction:.0f}%)")
             if p.epoch is not None:
                 head.append(f" | epoch {p.epoch:.2f}")
             parts.append(head)

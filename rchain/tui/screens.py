@@ -60,6 +60,7 @@ class HelpScreen(ModalScreen[None]):
   up/down  select a stage           s  start it
   x        stop it (asks first)     r  restart it (asks first)
   l        its log                  i  inspector
+  a        run all (the whole plan, detached, as `rchain run`)
   1-5      pane: stage, generate, filter, train, eval
   p        pause/resume updates     ctrl+p  command palette
   ?        this help                q  quit (stages keep running)
