@@ -263,3 +263,35 @@ def test_a_pane_that_cannot_draw_says_so_instead_of_crashing() -> None:
             raise ValueError("boom")
 
     assert "this pane failed to draw: ValueError: boom" in str(Broken().safe_render(view))
+
+
+async def test_run_all_starts_the_plan_detached_with_the_teacher_server(tmp_path: Path) -> None:
+    """`a` starts the `pipeline` stage: teachers served for generate, then filter; all detached."""
+    from conftest import free_port
+    from rchain.demo import synthetic
+
+    synthetic.write_jsonl(tmp_path / "problems.jsonl", synthetic.problems(per_source=2))
+    port = free_port()
+    config = tmp_path / "pipeline.toml"
+    config.write_text(
+        f'[run]\nname = "p"\n[problems]\ndataset = "problems.jsonl"\n[teacher_server]\nenabled = true\nport = {port}\nrate = 0\n'
+        f'[[teachers]]\nname = "T"\nmodel = "demo-r1"\nbase_url = "http://127.0.0.1:{port}/v1"\n'
+    )
+    app = RchainConsole(resolve_target(config), refresh_s=0.1)
+    run = resolve_target(config).run
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.view is not None)
+        assert [str(k.value) for k in app.query_one(StageList).rows] == ["teachers", "generate", "filter"]
+        await pilot.press("a")
+        await until(pilot, lambda: (s := run.read_state("pipeline")) is not None and s.status == "done", timeout=90)
+        assert run.read_state("generate").status == "done" and run.read_state("filter").status == "done"
+        assert run.read_state("teachers").status == "stopped"
+        assert len(run.raw_path("T").read_text().splitlines()) == 18
+        await until(pilot, lambda: "pipeline" in [str(k.value) for k in app.query_one(StageList).rows])
+        await pilot.press("q")
+    # Opening it again with autostart (what --demo does) does not start a plan that ran before.
+    again = RchainConsole(resolve_target(config), refresh_s=0.1, autostart=True)
+    async with again.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.5)
+        assert not [w for w in again.workers if w.group == "control"]
+        await pilot.press("q")

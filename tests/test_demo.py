@@ -1,0 +1,63 @@
+"""The offline demo end to end, headless: every stage for real on a CPU with no network."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+from pathlib import Path
+
+from conftest import rchain_cmd
+from rchain.config import load_config
+from rchain.demo import synthetic
+from rchain.demo.teacher_server import wrong_answer
+from rchain.verify.extract import last_boxed
+from rchain.runs import RunDir
+from rchain.verify.judge import Decision, precheck, symbolic_equal
+
+
+def test_synthetic_references_agree_with_the_filter_and_cover_every_source() -> None:
+    rows = synthetic.problems(per_source=6)
+    rng = random.Random(0)
+    assert {r["source"] for r in rows} == set(synthetic.SOURCES) and len(rows) == 54
+    assert len({r["problem"] for r in rows}) == 54
+    for row in rows:
+        gold = row["solution"].rsplit("\\boxed{", 1)[-1] if "\\boxed{" in row["solution"] else None
+        reply = f"<think>worked</think>\n\n<answer>{row['solution']}</answer>"
+        outcome = precheck(row["source"], row["problem"], row["solution"], reply, "stop")
+        label = outcome.label if isinstance(outcome, Decision) else ("correct" if symbolic_equal(outcome.pairs) else "wrong")
+        # The reference solution itself, given as the reply, is judged correct; proofs are not judged.
+        assert label == ("unverifiable" if gold is None else "correct"), (row, outcome)
+        if gold is not None:  # and a wrong answer of the teacher server's making is caught
+            answer = last_boxed(row["solution"])
+            wrong = f"<think>worked</think>\n\n<answer>The final answer is $\\boxed{{{wrong_answer(answer, rng)}}}$.</answer>"
+            outcome = precheck(row["source"], row["problem"], row["solution"], wrong, "stop")
+            label = outcome.label if isinstance(outcome, Decision) else ("correct" if symbolic_equal(outcome.pairs) else "wrong")
+            assert label == "wrong", (row["source"], answer, wrong, outcome)
+
+
+def test_the_demo_runs_every_stage_and_fills_the_comparison_table(tmp_path: Path) -> None:
+    made = subprocess.run(rchain_cmd("demo", str(tmp_path / "demo")), capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    config_path = tmp_path / "demo" / "pipeline.toml"
+    result = subprocess.run(rchain_cmd("run", str(config_path)), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    config = load_config(config_path)
+    run = RunDir(config.run_dir)
+    for stage in ["generate", "filter", *(f"{s}:{v.name}" for v in config.variants for s in ("train", "eval"))]:
+        assert run.read_state(stage).status == "done", stage
+    # Servers were started for their consumers and stopped after them.
+    for server in ["teachers", *(f"deploy:{v.name}" for v in config.variants)]:
+        assert run.read_state(server).status == "stopped", server
+    # Both teachers made mistakes (error rates 15% and 35%) and the filter caught them.
+    for teacher in config.teachers:
+        labels = [json.loads(line)["label"] for line in run.verdicts_path(teacher.name).read_text().splitlines()]
+        assert len(labels) == 54 and "wrong" in labels and "unverifiable" in labels
+        clean = run.clean_path(teacher.name).read_text().splitlines()
+        assert len(clean) == labels.count("correct")
+    # The comparison table, printed at the end and written into the run.
+    for variant in config.variants:
+        assert f"| {variant.name} |" in result.stdout
+    report = json.loads((run.root / "report.json").read_text())
+    assert {(r["model"], r["benchmark"]) for r in report} == {(v.name, b) for v in config.variants for b in ("math_500", "gpqa_diamond")}
+    assert all(r["repeats"] == 2 and r["problems"] in (6, 8) for r in report)
