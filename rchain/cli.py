@@ -158,16 +158,28 @@ def _stage_command(name: str, per_variant: bool) -> None:
 
     @click.argument("config", type=click.Path(path_type=Path))
     @ENTRY_OPTION
-    def command(config: Path, entry: str | None, variant: str | None = None, dry_run: bool = False) -> None:
+    def command(config: Path, entry: str | None, variant: str | None = None, dry_run: bool = False, model: str | None = None) -> None:
+        from rchain.errors import NotFound, UsageError
         from rchain.workspace import resolve_target
 
         target = _config_target(resolve_target(config))
-        if per_variant:
+        if model is not None:
+            # A baseline (eval.baselines) by its id, path or served name, or a variant by name.
+            from rchain.serve import baseline_name
+
+            if variant is not None:
+                raise UsageError("give --variant or --model, not both")
+            names = [v.name for v in target.config.variants] + [baseline_name(b) for b in target.config.eval.baselines]
+            if baseline_name(model) not in names:
+                raise NotFound(
+                    f"{config}: {model!r} is neither a variant nor in eval.baselines",
+                    hint=f"add it to eval.baselines to serve and evaluate it beside the variants: {', '.join(names)}",
+                )
+            stage_ids = [f"{name}:{baseline_name(model)}"]
+        elif per_variant:
             names = [variant] if variant else [v.name for v in target.config.variants]
             for vname in names:
                 if vname not in {v.name for v in target.config.variants}:
-                    from rchain.errors import NotFound
-
                     raise NotFound(f"{config}: no variant named {vname!r}")
             stage_ids = [f"{name}:{v}" for v in names]
         else:
@@ -179,6 +191,8 @@ def _stage_command(name: str, per_variant: bool) -> None:
 
     if per_variant:
         command = click.option("--variant", default=None, help="Only this variant (default: all).")(command)
+    if name in ("deploy", "eval"):
+        command = click.option("--model", default=None, help="A baseline from eval.baselines (id, path or name) instead of a variant.")(command)
     if name in DRY_RUN_STAGES:
         command = click.option("--dry-run", is_flag=True, help="Print the exact command and environment; run nothing.")(command)
     cli.command(name=name, help=help_text)(command)

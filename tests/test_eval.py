@@ -158,6 +158,12 @@ def test_dry_run_prints_the_seed_protocol(tmp_path: Path) -> None:
     assert task["work_dir"] == str(tmp_path / "runs" / "mathr" / "eval" / "MathR-Distill-7B")
     check = subprocess.run(rchain_cmd("check", str(config)), capture_output=True, text=True)
     assert "deploy:Qwen2.5-7B-Instruct -> eval:Qwen2.5-7B-Instruct" in check.stdout  # the baseline
+    # The baseline is deployed as it is, under its name, on the port after the two variants'.
+    baseline = subprocess.run(rchain_cmd("deploy", str(config), "--model", "Qwen/Qwen2.5-7B-Instruct", "--dry-run"), capture_output=True, text=True)
+    assert "--model Qwen/Qwen2.5-7B-Instruct" in baseline.stdout and "--served_model_name Qwen2.5-7B-Instruct" in baseline.stdout
+    assert "--port 8002" in baseline.stdout
+    unknown = subprocess.run(rchain_cmd("eval", str(config), "--model", "foo/bar", "--dry-run"), capture_output=True, text=True)
+    assert unknown.returncode == 3 and "'foo/bar' is neither a variant nor in eval.baselines" in unknown.stderr
 
 
 def test_benchmark_conversion_names_the_bad_line_and_field(tmp_path: Path) -> None:
