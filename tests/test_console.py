@@ -88,7 +88,9 @@ def filtered_run(tmp_path_factory):
     config = root / "pipeline.toml"
     config.write_text(
         f'[run]\nname = "c"\n[problems]\ndataset = "problems.jsonl"\n[[teachers]]\nname = "MathR"\nmodel = "demo-r1"\n'
-        f'base_url = "{server.base_url}"\nsamples_per_problem = 2\n[[variants]]\nname = "V"\nteacher = "MathR"\n'
+        f'base_url = "{server.base_url}"\nsamples_per_problem = 2\n'
+        f'[[teachers]]\nname = "MathR-32B"\nmodel = "demo-r1-distill"\nbase_url = "{server.base_url}"\n'
+        '[[variants]]\nname = "V"\nteacher = "MathR"\n'
     )
     try:
         for stage in ("generate", "filter"):
@@ -160,6 +162,15 @@ async def test_log_screen_follows_and_searches(filtered_run) -> None:
         await pilot.press(*"25 selected", "enter")
         await until(pilot, lambda: app.screen.match_line is not None)
         assert "25 rows read, 0 bad, 0 duplicates, 25 selected" in app.screen.lines[app.screen.match_line]
+        await pilot.press("slash", "e", "enter")  # on every line
+        first = app.screen.match_line
+        await pilot.press("n")
+        second = app.screen.match_line
+        assert "e" in app.screen.lines[second].lower() and second != first
+        await pilot.press("N")
+        assert app.screen.match_line == first
+        await pilot.press("end")
+        assert app.screen.query_one("Log").auto_scroll
         await pilot.press("escape")
         assert not isinstance(app.screen, LogScreen)
         await pilot.press("q")
@@ -181,7 +192,7 @@ async def test_inspector_walks_filters_searches_and_overrides(filtered_run) -> N
         await until(pilot, lambda: isinstance(app.screen, InspectorScreen) and app.screen.position is not None)
         inspector = app.screen
         title = lambda: str(inspector.query_one("#inspector-title").render())  # noqa: E731
-        assert f"sample 1/{len(raw)}" in title() and raw[0]["uid"] in screen_text(app)
+        assert f"MathR: sample 1/{len(raw)}" in title() and raw[0]["uid"] in screen_text(app)
         await pilot.press("n")
         assert f"sample 2/{len(raw)}" in title()
         await pilot.press("w")  # the next rejected reply
@@ -203,6 +214,14 @@ async def test_inspector_walks_filters_searches_and_overrides(filtered_run) -> N
             await pilot.press("n")
         assert all(verdicts[raw[p]["uid"]]["label"] == "correct" for p in positions)
         await pilot.press("f", "ctrl+u", "enter")  # clear the filter
+        await pilot.press("c")  # next accepted
+        assert verdicts[raw[inspector.position]["uid"]]["label"] == "correct"
+        here = inspector.position
+        await pilot.press("left")
+        assert inspector.position == here - 1
+        await pilot.press("R")  # reject by hand
+        rejected = raw[inspector.position]["uid"]
+        assert json.loads(run.overrides_path.read_text().splitlines()[-1]) | {"t": 0} == {"uid": rejected, "decision": "reject", "note": "console inspector", "t": 0}
 
         target = raw[17]["uid"]
         await pilot.press("g", *target, "enter")
@@ -212,6 +231,12 @@ async def test_inspector_walks_filters_searches_and_overrides(filtered_run) -> N
         first = next(i for i in range(18, len(raw)) if word.lower() in texts[i])
         await pilot.press("slash", *word, "enter")
         await until(pilot, lambda: inspector.position == first)
+        await pilot.press("T")  # the other teacher's replies
+        await until(pilot, lambda: inspector.index is not None and inspector.index.teacher == "MathR-32B" and inspector.position is not None)
+        assert "MathR-32B: sample 1/25" in title()
+        await pilot.press("e")  # eval answers: none in this run yet
+        assert "eval predictions: none yet" in title()
+        await pilot.press("e")
         await pilot.press("escape")
         assert not isinstance(app.screen, InspectorScreen)
         await pilot.press("q")
@@ -295,3 +320,23 @@ async def test_run_all_starts_the_plan_detached_with_the_teacher_server(tmp_path
         await pilot.pause(0.5)
         assert not [w for w in again.workers if w.group == "control"]
         await pilot.press("q")
+
+
+async def test_the_command_palette_stops_a_stage(config_file, stage_env) -> None:
+    run = prepare_run(load_config(config_file))
+    supervisor = Supervisor(run)
+    supervisor.start("generate", entry="stage_fixtures:sleep_stage")
+    app = RchainConsole(resolve_target(config_file), refresh_s=0.1)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: app.view is not None and app.view.stage("generate").status == "running")
+            await pilot.press("ctrl+p")
+            await pilot.press(*"Stop generate")
+            await pilot.pause(0.5)
+            await pilot.press("enter")
+            await until(pilot, lambda: "Stop generate?" in screen_text(app))
+            await pilot.press("y")
+            await until(pilot, lambda: supervisor.status("generate") == "stopped", timeout=30)
+            await pilot.press("q")
+    finally:
+        supervisor.stop("generate", grace=2)

@@ -83,7 +83,7 @@ def test_eval_deploys_scores_exactly_the_fixed_answer_share_and_stops_the_server
     config_path, port, subset = fixed_run
     result = subprocess.run(rchain_cmd("eval", str(config_path)), capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "deploy:Fixed: starting the server for the eval" in result.stderr
+    assert "deploy:Fixed: starting the server..." in result.stderr
     assert not port_open(port)  # the server rchain eval started is stopped again
 
     run = RunDir(load_config(config_path).run_dir)
@@ -120,6 +120,14 @@ def test_eval_deploys_scores_exactly_the_fixed_answer_share_and_stops_the_server
     assert {(e.benchmark, e.pass1) for e in events} == {(b, r.pass1) for b, r in results.items()}
     progress = [e for e in events_of(run, "eval:Fixed", EvalProgress) if e.benchmark == "math_500"]
     assert progress[-1].done == progress[-1].total == 24 and progress[-1].accuracy == expected
+
+    # What the console's inspector browses: each problem with its 3 answers, right or wrong.
+    from rchain.inspect import eval_problems
+
+    problems = [p for p in eval_problems(run, "Fixed") if p.benchmark == "math_500"]
+    assert len(problems) == 8 and all(len(p.answers) == 3 for p in problems)
+    assert sum(all(a.correct for a in p.answers) for p in problems) == 3
+    assert all((p.target == "2") == all(a.correct for a in p.answers) and {a.extracted for a in p.answers} == {"2"} for p in problems)
 
     report = subprocess.run(rchain_cmd("report", str(run.root)), capture_output=True, text=True)
     assert report.returncode == 0, report.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rich.text import Text
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static, TabbedContent, TabPane
@@ -117,6 +117,23 @@ class RchainConsole(App):
         header = f"{stage.id}: {stage.status}" + (f"  {stage.reason}" if stage.reason else "")
         details = detail_lines(stage)
         self.query_one("#log-tail", Static).update(Text("\n".join([header, *details, *lines])))
+
+    def get_system_commands(self, screen):
+        """The command palette (ctrl+p): every stage's start, stop, restart and log, run all,
+        the panes, the inspector, besides Textual's own commands."""
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Run all", "Start the whole plan as one detached process (as rchain run)", self.action_run_all)
+        yield SystemCommand("Inspector", "The dataset sample by sample", self.action_open_inspector)
+        for pane, title in PANES:
+            yield SystemCommand(f"Pane: {title}", f"Show the {title.lower()} pane", lambda pane=pane: self.action_show_pane(pane))
+        for stage_id in self.target.watcher().stage_ids():
+            for verb in ("start", "stop", "restart"):
+                yield SystemCommand(f"{verb.capitalize()} {stage_id}", f"{verb} the {stage_id} stage", lambda verb=verb, stage_id=stage_id: self._command(verb, stage_id))
+            yield SystemCommand(f"Log of {stage_id}", f"Follow the output of {stage_id}", lambda stage_id=stage_id: self.push_screen(LogScreen(self.target.run.log_path(stage_id), stage_id)))
+
+    def _command(self, verb: str, stage_id: str) -> None:
+        self.query_one(StageList).select(stage_id)
+        self._control(verb, confirm=verb != "start")
 
     # -- actions ---------------------------------------------------------------------------------
 

@@ -95,7 +95,7 @@ class LogScreen(Screen[None]):
         Binding("slash", "search", "Search"),
         Binding("n", "next_match(1)", "Next match"),
         Binding("N", "next_match(-1)", "Previous match", key_display="N"),
-        Binding("end", "follow", "Follow"),
+        Binding("end", "follow", "Follow", priority=True),
     ]
     DEFAULT_CSS = """
     LogScreen #log-title { height: 1; background: $boost; padding: 0 1; }

@@ -40,6 +40,13 @@ class StageList(DataTable):
             self.update_cell(stage.id, "elapsed", format_duration(stage.elapsed(view.at)), update_width=True)
             self.update_cell(stage.id, "detail", detail_text(stage), update_width=True)
 
+    def select(self, stage_id: str) -> None:
+        """Move the cursor to a stage's row (when it has one)."""
+        try:
+            self.move_cursor(row=self.get_row_index(stage_id))
+        except Exception:  # noqa: BLE001 - a stage not (yet) in the table
+            pass
+
     @property
     def selected_stage(self) -> str | None:
         if self.row_count == 0:
