@@ -130,14 +130,19 @@ def screen_lines(app: RchainConsole) -> list[str]:
 async def test_layout_snapshots(tmp_path: Path, size: tuple[int, int]) -> None:
     config = write_fixed_run(tmp_path)
     app = RchainConsole(resolve_target(config), refresh_s=0.05)
+    app.animation_level = "none"  # the tab underline slides: a snapshot must not catch it mid-way
     screens = {}
     async with app.run_test(size=size) as pilot:
-        while app.view is None:
-            await pilot.pause(0.05)
-        await pilot.pause(0.3)
+
+        async def settle(after: int) -> None:
+            while app.updates < after:
+                await pilot.pause(0.05)
+            await pilot.pause(0.1)
+
+        await settle(3)
         for key, pane in zip("12345", ("stage", "generate", "filter", "train", "eval"), strict=True):
             await pilot.press(key)
-            await pilot.pause(0.2)
+            await settle(app.updates + 2)  # the pane drawn with a snapshot after the switch
             screens[pane] = "\n".join(screen_lines(app)).replace(str(tmp_path), "<TMP>") + "\n"
     width, height = size
     for pane, text in screens.items():

@@ -59,6 +59,8 @@ class RchainConsole(App):
         self.ascii_only = ascii_only
         self.paused = False
         self.view: RunView | None = None
+        #: Snapshots shown so far (tests wait on it).
+        self.updates = 0
 
     def compose(self) -> ComposeResult:
         mode = "  [read-only]" if self.read_only else ""
@@ -97,6 +99,7 @@ class RchainConsole(App):
 
     def on_run_updated(self, message: RunUpdated) -> None:
         self.view = message.view
+        self.updates += 1
         self.query_one(StageList).show(message.view)
         for pane in self.query(Pane):
             pane.show(message.view)
