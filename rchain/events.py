@@ -320,19 +320,30 @@ class EventFollower:
         self._partial = b""
         #: Lines that could not be decoded (torn in the middle, unknown kinds, newer versions).
         self.skipped = 0
+        self._size = 0
 
-    def poll(self) -> list[Event]:
+    @property
+    def behind(self) -> bool:
+        """Whether the last poll left part of the file unread."""
+        return self._offset < self._size
+
+    def poll(self, max_bytes: int | None = None) -> list[Event]:
+        """The events of the complete lines written since the last call; at most `max_bytes`
+        of the file are read (call again while `behind`), so a huge backlog never sits in
+        memory at once."""
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
             return []
         if st.st_ino != self._inode or st.st_size < self._offset:
             self._inode, self._offset, self._partial = st.st_ino, 0, b""
+        self._size = st.st_size
         if st.st_size == self._offset:
             return []
+        want = st.st_size - self._offset if max_bytes is None else min(max_bytes, st.st_size - self._offset)
         with open(self.path, "rb") as fh:
             fh.seek(self._offset)
-            chunk = fh.read(st.st_size - self._offset)
+            chunk = fh.read(want)
         self._offset += len(chunk)
         data = self._partial + chunk
         lines = data.split(b"\n")

@@ -35,6 +35,7 @@ ViewStatus = Literal[
     "pending", "starting", "running", "done", "failed", "stopped", "crashed", "unknown"
 ]
 ACTIVE: frozenset[str] = frozenset({"starting", "running"})
+POLL_CHUNK_BYTES = 4 * 2**20
 LOG_TAIL_LINES = 15
 
 
@@ -301,6 +302,43 @@ def fold_event(view: StageView, event: Event) -> StageView:
     return view
 
 
+def fold_events(view: StageView, events: list[Event]) -> StageView:
+    """`fold_event` over a batch, building the view once: a week of events folds in seconds."""
+    if not events:
+        return view
+    pid, started_at, ended_at = view.pid, view.started_at, view.ended_at
+    exit_code, reason, progress = view.exit_code, view.reason, view.progress
+    last_message, warnings, snapshots = view.last_message, view.warnings, dict(view.snapshots)
+    base = view
+    for event in events:
+        if isinstance(event, StageStarted):
+            base = StageView(id=view.id, status=view.status)
+            pid, started_at, ended_at, exit_code, reason = event.pid, event.t, None, None, ""
+            progress, last_message, warnings, snapshots = None, None, 0, {}
+        elif isinstance(event, StageFinished):
+            ended_at, exit_code, reason = event.t, event.exit_code, event.reason or reason
+        elif isinstance(event, Progress):
+            progress = event
+        elif isinstance(event, Message):
+            last_message, warnings = event, warnings + (event.level != "info")
+        else:
+            key = topic(event)
+            if key is not None:
+                snapshots[key] = event
+    return dataclasses.replace(
+        base,
+        pid=pid,
+        started_at=started_at,
+        ended_at=ended_at,
+        exit_code=exit_code,
+        reason=reason,
+        progress=progress,
+        last_message=last_message,
+        warnings=warnings,
+        snapshots=snapshots,
+    )
+
+
 def apply_state(
     view: StageView,
     state: StageState | None,
@@ -354,8 +392,10 @@ class RunWatcher:
             if follower is None:
                 follower = self._followers[stage_id] = EventFollower(self.run.events_path(stage_id))
             view = self._folded.get(stage_id, StageView(id=stage_id))
-            for event in follower.poll():
-                view = fold_event(view, event)
+            while True:  # a big backlog is read and folded a few megabytes at a time
+                view = fold_events(view, follower.poll(max_bytes=POLL_CHUNK_BYTES))
+                if not follower.behind:
+                    break
             self._folded[stage_id] = view
             state = self.run.read_state(stage_id)
             status = view_status(state)

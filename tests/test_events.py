@@ -126,3 +126,39 @@ def test_malformed_jsonl_line_names_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(DataError) as info:
         list(iter_jsonl(path))
     assert info.value.message.startswith(f"{path}:3: malformed JSON line")
+
+
+def test_batch_fold_equals_folding_one_event_at_a_time_and_chunked_reads_lose_nothing(tmp_path: Path) -> None:
+    import functools
+    import random
+
+    from rchain.events import EventFollower, GenerateProgress, Message, Progress, StageFinished, StageStarted
+    from rchain.runs import StageView, fold_event, fold_events
+
+    rng = random.Random(7)
+    writer = EventWriter(tmp_path / "events.jsonl", "generate")
+    for i in range(3000):
+        roll = rng.random()
+        if roll < 0.01:
+            writer.emit(StageStarted(pid=i))
+        elif roll < 0.02:
+            writer.emit(StageFinished(status="failed", exit_code=1, reason=rng.choice(["", "boom"])))
+        elif roll < 0.2:
+            writer.emit(Message(level=rng.choice(["info", "warning"]), text=f"m{i}"))
+        elif roll < 0.4:
+            writer.emit(Progress(done=i, total=3000))
+        else:
+            writer.emit(GenerateProgress(teacher=rng.choice(["A", "B", "C"]), done=i, total=3000))
+    writer.close()
+    everything = EventFollower(tmp_path / "events.jsonl").poll()
+    assert len(everything) == 3000
+    one_by_one = functools.reduce(fold_event, everything, StageView(id="generate"))
+    assert fold_events(StageView(id="generate"), everything) == one_by_one
+    # Read 1 KB at a time, folding each piece onto the last: the same view, nothing lost.
+    follower, view, pieces = EventFollower(tmp_path / "events.jsonl"), StageView(id="generate"), 0
+    while True:
+        view = fold_events(view, follower.poll(max_bytes=1024))
+        pieces += 1
+        if not follower.behind:
+            break
+    assert view == one_by_one and pieces > 100
