@@ -12,6 +12,7 @@ rchain writing into an older console's run never breaks it.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -290,15 +291,25 @@ class EventWriter:
         *,
         redactor: Redactor | None = None,
         clock: Callable[[], float] = time.time,
+        observer: Callable[[Event], object] | None = None,
     ) -> None:
         self._out = JsonlAppender(path)
         self._stage = stage
         self._redactor = redactor or Redactor(())
         self._clock = clock
+        #: Called with each event right after it is appended, under the writer's lock (the
+        #: stage's view checkpoint, see rchain.runs.ViewCheckpoint).
+        self._observer = observer
+        self._lock = threading.Lock()  # stages emit from several threads (GPU monitor, watchers)
 
     def emit(self, event: Event) -> Event:
         event = msgspec.structs.replace(event, t=event.t or self._clock(), stage=self._stage)
-        self._out.append(self._redactor.bytes(encode_event(event)))
+        line = self._redactor.bytes(encode_event(event))
+        with self._lock:
+            self._out.append(line)
+            if self._observer is not None:
+                # What the checkpoint keeps must be what the file says: the redacted event.
+                self._observer(decode_event(line) or event)
         return event
 
     def close(self) -> None:
@@ -321,6 +332,10 @@ class EventFollower:
         #: Lines that could not be decoded (torn in the middle, unknown kinds, newer versions).
         self.skipped = 0
         self._size = 0
+
+    def start_at(self, inode: int, offset: int) -> None:
+        """Continue from `offset` of the file with `inode` (where a checkpoint left off)."""
+        self._inode, self._offset, self._partial = inode, offset, b""
 
     @property
     def behind(self) -> bool:

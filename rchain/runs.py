@@ -26,7 +26,7 @@ from typing import Literal
 
 import msgspec
 
-from rchain.events import Event, EventFollower, Message, Progress, StageFinished, StageStarted, topic
+from rchain.events import Event, EventFollower, Message, Progress, StageFinished, StageStarted, decode_event, encode_event, topic
 
 StageStatus = Literal["starting", "running", "done", "failed", "stopped"]
 #: What a person sees: the recorded status, plus `pending` (never started), `crashed` (the
@@ -368,6 +368,78 @@ def apply_state(
     )
 
 
+CHECKPOINT_EVERY_S = 5.0
+
+
+class ViewCheckpoint:
+    """A stage's own fold of the events it writes, saved beside them (`view.json`) every few
+    seconds and at the end, with the events file's inode and the offset it covers. A reader of a
+    week-long events file starts from it and folds only what came after, so the first screen of
+    a console does not depend on how long a run has been going."""
+
+    def __init__(self, run: RunDir, stage_id: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.events_path = run.events_path(stage_id)
+        self.path = run.stage_dir(stage_id) / "view.json"
+        self.view = StageView(id=stage_id)
+        self._pending: list[Event] = []
+        self._clock = clock
+        self._saved_at = clock()
+
+    def observe(self, event: Event) -> None:
+        """Called by the EventWriter right after appending `event` (under its lock)."""
+        self._pending.append(event)
+        if self._clock() - self._saved_at >= CHECKPOINT_EVERY_S or isinstance(event, StageFinished):
+            self.save()
+
+    def save(self) -> None:
+        self.view = fold_events(self.view, self._pending)
+        self._pending = []
+        self._saved_at = self._clock()
+        try:
+            st = os.stat(self.events_path)
+        except FileNotFoundError:
+            return
+        v = self.view
+        kept = [e for e in (v.progress, v.last_message, *v.snapshots.values()) if e is not None]
+        payload = {
+            "inode": st.st_ino,
+            "offset": st.st_size,
+            "pid": v.pid,
+            "started_at": v.started_at,
+            "ended_at": v.ended_at,
+            "exit_code": v.exit_code,
+            "reason": v.reason,
+            "warnings": v.warnings,
+            "events": [msgspec.json.decode(encode_event(e)) for e in kept],
+        }
+        write_atomic(self.path, msgspec.json.encode(payload))
+
+
+def load_checkpoint(run: RunDir, stage_id: str) -> tuple[int, int, StageView] | None:
+    """(inode, offset, view) of a stage's checkpoint when it matches its events file."""
+    try:
+        data = msgspec.json.decode((run.stage_dir(stage_id) / "view.json").read_bytes())
+        st = os.stat(run.events_path(stage_id))
+    except (FileNotFoundError, msgspec.DecodeError):
+        return None
+    if not isinstance(data, dict) or data.get("inode") != st.st_ino or not 0 <= data.get("offset", -1) <= st.st_size:
+        return None
+    view = StageView(
+        id=stage_id,
+        pid=data.get("pid"),
+        started_at=data.get("started_at"),
+        ended_at=data.get("ended_at"),
+        exit_code=data.get("exit_code"),
+        reason=data.get("reason") or "",
+        warnings=int(data.get("warnings") or 0),
+    )
+    events = [e for e in (decode_event(msgspec.json.encode(obj)) for obj in data.get("events", [])) if e is not None]
+    progress = next((e for e in events if isinstance(e, Progress)), None)
+    message = next((e for e in events if isinstance(e, Message)), None)
+    snapshots = {key: e for e in events if (key := topic(e)) is not None}
+    return st.st_ino, int(data["offset"]), dataclasses.replace(view, progress=progress, last_message=message, snapshots=snapshots)
+
+
 class RunWatcher:
     """Folds a run directory into `RunView` snapshots, reading only what is new each time."""
 
@@ -391,6 +463,10 @@ class RunWatcher:
             follower = self._followers.get(stage_id)
             if follower is None:
                 follower = self._followers[stage_id] = EventFollower(self.run.events_path(stage_id))
+                checkpoint = load_checkpoint(self.run, stage_id)
+                if checkpoint is not None:
+                    inode, offset, self._folded[stage_id] = checkpoint
+                    follower.start_at(inode, offset)
             view = self._folded.get(stage_id, StageView(id=stage_id))
             while True:  # a big backlog is read and folded a few megabytes at a time
                 view = fold_events(view, follower.poll(max_bytes=POLL_CHUNK_BYTES))

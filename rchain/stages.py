@@ -26,7 +26,7 @@ import msgspec
 from rchain.config import PipelineConfig, dump_config, load_config
 from rchain.errors import NotBuiltYet, RchainError
 from rchain.events import EventWriter, Message, Progress, StageFinished, StageStarted
-from rchain.runs import RunDir, StageState, hostname, process_create_time, stage_name, stage_target, write_atomic
+from rchain.runs import RunDir, StageState, ViewCheckpoint, hostname, process_create_time, stage_name, stage_target, write_atomic
 from rchain.secrets import RedactingStream, Redactor
 
 #: Stage name -> entry point ("module:function"). A stage not built yet points at `not_built`.
@@ -177,7 +177,8 @@ def execute(run: RunDir, stage_id: str, entry: str | None = None) -> int:
         create_time=process_create_time(pid),
     )
     run.write_state(state)
-    events = EventWriter(run.events_path(stage_id), stage_id, redactor=redactor)
+    checkpoint = ViewCheckpoint(run, stage_id)
+    events = EventWriter(run.events_path(stage_id), stage_id, redactor=redactor, observer=checkpoint.observe)
     events.emit(StageStarted(pid=pid, t=started_at))
     ctx = StageContext(run=run, stage_id=stage_id, config=config, events=events, redactor=redactor)
 

@@ -162,3 +162,32 @@ def test_batch_fold_equals_folding_one_event_at_a_time_and_chunked_reads_lose_no
         if not follower.behind:
             break
     assert view == one_by_one and pieces > 100
+
+
+def test_a_reader_starts_from_the_stage_checkpoint_and_folds_only_what_came_after(tmp_path: Path) -> None:
+    from rchain.events import GenerateProgress, Message, StageStarted
+    from rchain.runs import RunDir, RunWatcher, ViewCheckpoint
+
+    run = RunDir(tmp_path)
+    run.stage_dir("generate").mkdir(parents=True)
+    checkpoint = ViewCheckpoint(run, "generate")
+    writer = EventWriter(run.events_path("generate"), "generate", observer=checkpoint.observe)
+    writer.emit(StageStarted(pid=1))
+    for i in range(2000):
+        writer.emit(GenerateProgress(teacher="A" if i % 2 else "B", done=i, total=2000))
+        if i % 100 == 0:
+            writer.emit(Message(level="warning", text=f"slow {i}"))
+    checkpoint.save()
+    covered = run.events_path("generate").stat().st_size
+    writer.emit(GenerateProgress(teacher="A", done=5000, total=5000))  # after the checkpoint
+    writer.close()
+    full = RunWatcher(run, ["generate"])
+    # Scribble over the part the checkpoint covers (same inode): a reader that starts from the
+    # checkpoint never reads it, one without the checkpoint sees nothing but garbage there.
+    with open(run.events_path("generate"), "r+b") as fh:
+        fh.write(b"x" * (covered - 1))
+    view = RunWatcher(run, ["generate"]).snapshot().stage("generate")
+    assert view.pid == 1 and view.warnings == 20
+    assert view.snapshots["generate_progress:A"].done == 5000 and view.snapshots["generate_progress:B"].done == 1998
+    (run.stage_dir("generate") / "view.json").unlink()
+    assert "generate_progress:B" not in full.snapshot().stage("generate").snapshots
