@@ -38,6 +38,14 @@ _SYMBOL = {
 }
 
 
+_ASCII = str.maketrans({"±": "+-", "…": "...", "×": "x", "—": "-", "–": "-", "→": "->", "≤": "<=", "≥": ">="})
+
+
+def ascii_text(text: str) -> str:
+    """Text for a terminal without UTF-8: known symbols spelled out, anything else as `?`."""
+    return text.translate(_ASCII).encode("ascii", "replace").decode("ascii")
+
+
 def status_symbol(status: str, *, ascii_only: bool = False) -> str:
     unicode, ascii = _SYMBOL.get(status, ("?", "?"))
     return ascii if ascii_only else unicode

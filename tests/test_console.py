@@ -266,6 +266,10 @@ async def test_stop_asks_first_and_restart_starts_again(config_file, stage_env) 
             await until(pilot, lambda: (s := run.read_state("generate")) is not None and s.pid != first_pid and s.status == "running", timeout=30)
             await pilot.press("x", "y")
             await until(pilot, lambda: cell(app, "generate", "status").endswith("stopped"), timeout=30)
+            stopped_pid = run.read_state("generate").pid
+            await pilot.press("s")  # start it again, no question asked: the built-in generate stage
+            await until(pilot, lambda: (s := run.read_state("generate")).pid != stopped_pid and s.status != "starting", timeout=30)
+            assert "--entry" not in run.read_state("generate").argv
             await pilot.press("p")
             assert app.paused
             await pilot.press("q")

@@ -152,3 +152,30 @@ async def test_layout_snapshots(tmp_path: Path, size: tuple[int, int]) -> None:
             path.write_text(text, encoding="utf-8")
             continue
         assert text == path.read_text(encoding="utf-8"), f"{path.name} changed; rerun with RCHAIN_UPDATE_SNAPSHOTS=1 if it should have"
+
+
+async def test_ascii_only_panes_draw_no_unicode(tmp_path: Path) -> None:
+    """A terminal without UTF-8 gets ASCII bars, plots and symbols rather than garbage."""
+    from rich.console import Console
+
+    config = write_fixed_run(tmp_path)
+    app = RchainConsole(resolve_target(config), refresh_s=0.05, ascii_only=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        while app.updates < 2:
+            await pilot.pause(0.05)
+        for pane_id in ("generate", "filter", "train", "eval"):
+            console = Console(width=118, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+            console.print(app.query_one(f"#{pane_id}").safe_render(app.view))
+            text = console.export_text()
+            assert text.strip() and text.isascii(), (pane_id, [c for c in text if not c.isascii()][:5])
+        statuses = [str(app.query_one("#stages").get_cell(s.id, column)) for s in app.view.stages for column in ("status", "detail")]
+        assert all(s.isascii() for s in statuses) and "+ done" in statuses
+
+
+def test_console_without_a_target_offers_the_demo(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "rchain.tui.app"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3
+    assert "no pipeline.toml here and no run under ./runs" in result.stderr and "rchain-console --demo" in result.stderr

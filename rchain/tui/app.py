@@ -233,7 +233,10 @@ def main(argv: list[str] | None = None) -> None:
         else:
             target = resolve_target(args.target)
     except RchainError as exc:
-        print(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+        hint = exc.hint
+        if args.target is None and not args.demo:  # nothing here yet: offer the demo
+            hint = (hint + "; " if hint else "") + "or open the built-in offline demo: rchain-console --demo"
+        print(f"error: {exc.message}" + (f"\nhint: {hint}" if hint else ""), file=sys.stderr)
         sys.exit(int(exc.exit_code))
     encoding = (getattr(sys.stdout, "encoding", "") or "").lower().replace("-", "")
     console = RchainConsole(target, read_only=args.read_only, refresh_s=args.refresh, ascii_only=encoding != "utf8", autostart=args.demo)

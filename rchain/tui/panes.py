@@ -23,6 +23,7 @@ from rchain.events import (
     TrainProgress,
 )
 from rchain.present import (
+    ascii_text,
     FILTER_LABELS,
     bar,
     chart,
@@ -219,6 +220,8 @@ class EvalPane(Pane):
         if results:
             order = [s.id.split(":", 1)[1] for s in view.stages if s.id.startswith("eval:")]
             header, rows = comparison(results, order)
+            if self.ascii_only:
+                rows = [[ascii_text(cell) for cell in row] for row in rows]
             parts.append(self._wide(header, rows) if self.text_width >= 100 else self._long(header, rows))
         done_models = {r.model for r in results}
         for p in _snapshots(view, EvalProgress):

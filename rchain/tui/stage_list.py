@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-from rchain.present import STATUS_STYLE, detail_text, format_duration, status_symbol
+from rchain.present import STATUS_STYLE, ascii_text, detail_text, format_duration, status_symbol
 from rchain.runs import RunView
 
 
@@ -38,7 +38,8 @@ class StageList(DataTable):
             status = Text(f"{status_symbol(stage.status, ascii_only=self.ascii_only)} {stage.status}", style=style)
             self.update_cell(stage.id, "status", status, update_width=True)
             self.update_cell(stage.id, "elapsed", format_duration(stage.elapsed(view.at)), update_width=True)
-            self.update_cell(stage.id, "detail", detail_text(stage), update_width=True)
+            detail = detail_text(stage)
+            self.update_cell(stage.id, "detail", ascii_text(detail) if self.ascii_only else detail, update_width=True)
 
     def select(self, stage_id: str) -> None:
         """Move the cursor to a stage's row (when it has one)."""
