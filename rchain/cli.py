@@ -253,7 +253,7 @@ def status(target: Path | None, as_json: bool) -> None:
 @cli.command()
 @click.argument("target", type=click.Path(path_type=Path))
 @click.argument("stage", required=False)
-@click.option("--grace", default=10.0, show_default=True, help="Seconds to wait before SIGKILL.")
+@click.option("--grace", type=float, default=None, help="Seconds to wait per signal before SIGKILL (default 10; 60 for the pipeline).")
 def stop(target: Path, stage: str | None, grace: float) -> None:
     """Stop STAGE (default: every running stage): SIGTERM to its process group, then SIGKILL."""
     from rchain.runs import ACTIVE
@@ -280,7 +280,7 @@ def stop(target: Path, stage: str | None, grace: float) -> None:
 @cli.command()
 @click.argument("target", type=click.Path(path_type=Path))
 @click.argument("stage")
-@click.option("--grace", default=10.0, show_default=True, help="Seconds to wait before SIGKILL.")
+@click.option("--grace", type=float, default=None, help="Seconds to wait per signal before SIGKILL (default 10; 60 for the pipeline).")
 def restart(target: Path, stage: str, grace: float) -> None:
     """Stop STAGE if it runs, then start it again (it resumes where it stopped)."""
     from rchain.stages import prepare_run

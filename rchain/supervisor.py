@@ -31,6 +31,8 @@ DEFAULT_GRACE_S = 10.0
 #: SIGINT (KeyboardInterrupt) and dies without one on SIGTERM, so training gets SIGINT first.
 STOP_SIGNALS: dict[str, tuple[int, ...]] = {"train": (signal.SIGINT, signal.SIGTERM)}
 DEFAULT_STOP_SIGNALS: tuple[int, ...] = (signal.SIGTERM,)
+#: Grace per signal where the default is too short: the pipeline stops the stage it runs first.
+STOP_GRACE_S: dict[str, float] = {"pipeline": 60.0}
 KILL_WAIT_S = 5.0
 POLL_S = 0.05
 
@@ -104,7 +106,7 @@ class Supervisor:
         self,
         stage_id: str,
         *,
-        grace: float = DEFAULT_GRACE_S,
+        grace: float | None = None,
         signals: Sequence[int] | None = None,
     ) -> StageState | None:
         """Signal the stage's process group, each signal followed by up to `grace` seconds of
@@ -126,6 +128,8 @@ class Supervisor:
             return state
         if signals is None:
             signals = STOP_SIGNALS.get(stage_name(stage_id), DEFAULT_STOP_SIGNALS)
+        if grace is None:
+            grace = STOP_GRACE_S.get(stage_name(stage_id), DEFAULT_GRACE_S)
         pgid = state.pid  # a session leader's pgid is its pid
         for signum in signals:
             if self._signal_group(pgid, signum) and self._wait_group(stage_id, pgid, grace):
@@ -134,7 +138,7 @@ class Supervisor:
         self._wait_group(stage_id, pgid, KILL_WAIT_S)
         return self._settled_state(stage_id, killed=True, grace=grace)
 
-    def restart(self, stage_id: str, *, entry: str | None = None, grace: float = DEFAULT_GRACE_S) -> StageState:
+    def restart(self, stage_id: str, *, entry: str | None = None, grace: float | None = None) -> StageState:
         """Stop the stage and start it again the way it was started (a custom `--entry` included)."""
         previous = self.run.read_state(stage_id)
         if entry is None and previous is not None and "--entry" in previous.argv[:-1]:
