@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 from conftest import rchain_cmd
@@ -36,14 +38,28 @@ def test_synthetic_references_agree_with_the_filter_and_cover_every_source() -> 
             assert label == "wrong", (row["source"], answer, wrong, outcome)
 
 
-def test_the_demo_runs_every_stage_and_fills_the_comparison_table(tmp_path: Path) -> None:
+def test_the_demo_runs_every_stage_resumes_after_ctrl_c_and_fills_the_comparison_table(tmp_path: Path) -> None:
     made = subprocess.run(rchain_cmd("demo", str(tmp_path / "demo")), capture_output=True, text=True, timeout=120)
     assert made.returncode == 0, made.stderr
     config_path = tmp_path / "demo" / "pipeline.toml"
-    result = subprocess.run(rchain_cmd("run", str(config_path)), capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     config = load_config(config_path)
     run = RunDir(config.run_dir)
+    first = config.variants[0].name
+    # Ctrl-C in the middle of the first training: the run stops it (its checkpoint kept) ...
+    proc = subprocess.Popen(rchain_cmd("run", str(config_path)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (run.train_dir(first) / "checkpoint-20" / "trainer_state.json").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)  # 20 more steps take about 2 s: stop well inside them
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out[-2000:] + err[-2000:]
+    assert run.read_state(f"train:{first}").status == "stopped" and run.read_state("generate").status == "done"
+    # ... and running it again skips what is done, resumes the training and finishes.
+    result = subprocess.run(rchain_cmd("run", str(config_path)), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "generate: already done, skipped" in result.stderr and "filter: already done, skipped" in result.stderr
+    assert f"resuming {first} from checkpoint-" in run.log_path(f"train:{first}").read_text()
     for stage in ["generate", "filter", *(f"{s}:{v.name}" for v in config.variants for s in ("train", "eval"))]:
         assert run.read_state(stage).status == "done", stage
     # Servers were started for their consumers and stopped after them.
