@@ -36,7 +36,7 @@ ENTRY_POINTS: dict[str, str] = {
     "train": "rchain.train:run",
     "deploy": "rchain.serve:run",
     "eval": "rchain.evaluate:run",
-    "publish": "rchain.stages:not_built",
+    "publish": "rchain.publish:run",
     # Servers and the orchestrator: they run until stopped (teachers, deploy) or until the plan is.
     "teachers": "rchain.demo.teacher_server:run_stage",
     "pipeline": "rchain.pipeline:run",

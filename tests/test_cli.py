@@ -103,7 +103,7 @@ def test_foreground_stage_streams_its_log_and_ctrl_c_stops_it(config_file: Path,
     assert "=== rchain: train:V started" in out and f"error: {clean}: no clean subset of teacher 'MathR' to train on" in out
     assert err.startswith(f"error: stage train:V failed: {clean}: no clean subset")
     assert run.read_state("train:V").status == "failed"
-    stub = subprocess.run(rchain_cmd("publish", str(config_file)), capture_output=True, text=True, timeout=60)
+    stub = subprocess.run(rchain_cmd("publish", str(config_file), "--entry", "rchain.stages:not_built"), capture_output=True, text=True, timeout=60)
     assert stub.returncode == ExitCode.NOT_BUILT and "the publish stage is not built yet" in stub.stderr
 
 

@@ -1,0 +1,65 @@
+"""The publish stage's layout: both subsets load back with `datasets`, the card has the run's counts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+from conftest import free_port, rchain_cmd
+from rchain.config import load_config
+from rchain.demo import synthetic
+from rchain.errors import ExitCode
+from rchain.runs import RunDir
+
+
+def test_rchain_run_publishes_raw_and_clean_with_a_card_of_the_real_counts(tmp_path: Path, monkeypatch) -> None:
+    synthetic.write_jsonl(tmp_path / "problems.jsonl", synthetic.problems(per_source=3))
+    port = free_port()
+    monkeypatch.setenv("RCHAIN_TEST_SECRET", "sk-publish-secret-123456")
+    config_path = tmp_path / "pipeline.toml"
+    config_path.write_text(
+        f'[run]\nname = "pub"\n[problems]\ndataset = "problems.jsonl"\n'
+        f'[teacher_server]\nenabled = true\nport = {port}\nrate = 0\ndefault_error_rate = 0.3\n'
+        f'[[teachers]]\nname = "MathR"\nmodel = "demo-r1"\nbase_url = "http://127.0.0.1:{port}/v1"\nsamples_per_problem = 2\n'
+        'api_key_env = "RCHAIN_TEST_SECRET"\n[publish]\nenabled = true\n'
+    )
+    result = subprocess.run(rchain_cmd("run", str(config_path)), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    run = RunDir(load_config(config_path).run_dir)
+    folder = run.root / "publish" / "MathR"
+
+    import datasets
+
+    raw = datasets.load_dataset(str(folder), "raw", split="train")
+    clean = datasets.load_dataset(str(folder), "clean", split="train")
+    raw_lines = run.raw_path("MathR").read_text().splitlines()
+    clean_lines = run.clean_path("MathR").read_text().splitlines()
+    assert len(raw) == len(raw_lines) == 54 and len(clean) == len(clean_lines) > 0
+    assert sorted(clean["uid"]) == sorted(json.loads(line)["uid"] for line in clean_lines)
+    assert clean[0]["messages"][-1]["content"].startswith("<think>")
+
+    card = (folder / "README.md").read_text()
+    assert f"| raw | {len(raw_lines):,} |" in card and f"| clean | {len(clean_lines):,} |" in card
+    by_source: dict[str, Counter] = {}
+    for line in run.verdicts_path("MathR").read_text().splitlines():
+        verdict = json.loads(line)
+        by_source.setdefault(verdict["source"], Counter())[verdict["label"]] += 1
+    for source, labels in by_source.items():
+        seen = sum(labels.values())
+        row = f"| {source} | {seen:,} | {labels['correct']:,} | {labels['wrong']:,} | {labels['unverifiable']:,} | {labels['malformed']:,} | {100 * labels['correct'] / seen:.1f}% |"
+        assert row in card
+    assert "- rchain 0.1.0" in card and "- math-verify " in card and "temperature 0.6" in card
+    assert "sk-publish-secret-123456" not in card and 'api_key_env = "RCHAIN_TEST_SECRET"' in card
+
+
+def test_upload_is_not_built_yet_and_says_so_after_laying_out(tmp_path: Path) -> None:
+    run_root = tmp_path / "runs" / "x"
+    (run_root / "data" / "raw").mkdir(parents=True)
+    (run_root / "data" / "raw" / "T.jsonl").write_text(json.dumps({"uid": "a", "source": "math"}) + "\n")
+    config = tmp_path / "pipeline.toml"
+    config.write_text('[run]\nname = "x"\n[[teachers]]\nname = "T"\nmodel = "m"\nbase_url = "http://127.0.0.1:9/v1"\n[publish]\nrepo_id = "me/MathR"\n')
+    result = subprocess.run(rchain_cmd("publish", str(config)), capture_output=True, text=True, timeout=60)
+    assert result.returncode == ExitCode.NOT_BUILT and "uploading to modelscope is not built yet" in result.stderr
+    assert (run_root / "publish" / "T" / "raw" / "train-00000-of-00001.jsonl").exists()
