@@ -318,9 +318,13 @@ class PublishSection(_Section):
     hub: Literal["modelscope", "huggingface"] = "modelscope"
     """Where to upload."""
     repo_id: str = ""
-    """Dataset repository, e.g. your-name/MathR."""
+    """Dataset repository, e.g. your-name/MathR; with several teachers put {teacher} in it."""
     token_env: str = "MODELSCOPE_API_TOKEN"
     """Name of the environment variable holding the hub token."""
+    endpoint: str = ""
+    """Hub URL (a mirror or a private hub); empty: the hub's own."""
+    private: bool = True
+    """Create the repository private."""
 
 
 class PipelineConfig(_Section):

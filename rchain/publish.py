@@ -4,12 +4,15 @@
 whose YAML header declares both configs (so `datasets.load_dataset(DIR, "clean")` reads them) and
 whose body records how the data was made: teacher and generation parameters, prompt and reply
 template, dates, counts and pass rates per source, the verdict reasons, filter and keep policy,
-decontamination, library versions and the pipeline config. Uploading to a hub is not built yet.
+decontamination, library versions and the pipeline config. The upload goes to the HuggingFace
+Hub through huggingface_hub (ModelScope's upload is not built yet), token from an environment
+variable.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -17,7 +20,7 @@ from pathlib import Path
 import orjson
 
 from rchain.config import PipelineConfig, Teacher
-from rchain.errors import NotBuiltYet, NotFound
+from rchain.errors import ConfigError, NotBuiltYet, NotFound
 from rchain.records import iter_lines
 from rchain.runs import RunDir
 
@@ -32,7 +35,7 @@ def write_shards(source: Path, folder: Path, rows_per_shard: int = SHARD_ROWS) -
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("train-*.jsonl"):
         old.unlink()
-    lines = [raw for _, raw in iter_lines(source)] if source.exists() else []
+    lines = [raw.rstrip(b"\n") for _, raw in iter_lines(source)] if source.exists() else []
     shards = max(1, -(-len(lines) // rows_per_shard))
     for i in range(shards):
         chunk = lines[i * rows_per_shard : (i + 1) * rows_per_shard]
@@ -138,10 +141,38 @@ def export(config: PipelineConfig, run: RunDir, teacher: Teacher) -> Path:
     return folder
 
 
+def repo_for(config: PipelineConfig, teacher: str) -> str:
+    """The repository a teacher's dataset goes to: publish.repo_id, with {teacher} filled in."""
+    repo = config.publish.repo_id
+    if "{teacher}" in repo:
+        return repo.replace("{teacher}", teacher)
+    if len(config.teachers) > 1:
+        raise ConfigError(f"publish.repo_id: {repo!r} names one repository for {len(config.teachers)} teachers; put {{teacher}} in it")
+    return repo
+
+
+def upload(config: PipelineConfig, folder: Path, repo_id: str) -> str:
+    """Upload a dataset folder; returns the commit URL. The token comes from publish.token_env."""
+    section = config.publish
+    token = os.environ.get(section.token_env, "")
+    if not token:
+        raise ConfigError(f"publish.token_env: the environment variable {section.token_env} holding the {section.hub} token is not set")
+    if section.hub != "huggingface":
+        raise NotBuiltYet(f"the dataset is laid out in {folder}; uploading to {section.hub} is not built yet (hub = \"huggingface\" is)")
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=section.endpoint or None, token=token)
+    api.create_repo(repo_id, repo_type="dataset", private=section.private, exist_ok=True)
+    commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="dataset", commit_message=f"rchain {_versions()['rchain']}: raw and clean subsets")
+    return str(commit.commit_url)
+
+
 def run(ctx) -> None:
     config: PipelineConfig = ctx.config
     for teacher in config.teachers:
         folder = export(config, ctx.run, teacher)
         ctx.message(f"{teacher.name}: dataset laid out in {folder}")
-    if config.publish.repo_id:
-        raise NotBuiltYet(f"the datasets are laid out in {ctx.run.root / 'publish'}; uploading to {config.publish.hub} is not built yet")
+        if config.publish.repo_id:
+            repo = repo_for(config, teacher.name)
+            url = upload(config, folder, repo)
+            ctx.message(f"{teacher.name}: uploaded to {config.publish.hub} {repo} ({url})")

@@ -32,8 +32,9 @@ def test_rchain_run_publishes_raw_and_clean_with_a_card_of_the_real_counts(tmp_p
 
     import datasets
 
-    raw = datasets.load_dataset(str(folder), "raw", split="train")
-    clean = datasets.load_dataset(str(folder), "clean", split="train")
+    # A cache of our own: datasets' shared cache may hold another run's files of the same name.
+    raw = datasets.load_dataset(str(folder), "raw", split="train", cache_dir=str(tmp_path / "hf"))
+    clean = datasets.load_dataset(str(folder), "clean", split="train", cache_dir=str(tmp_path / "hf"))
     raw_lines = run.raw_path("MathR").read_text().splitlines()
     clean_lines = run.clean_path("MathR").read_text().splitlines()
     assert len(raw) == len(raw_lines) == 54 and len(clean) == len(clean_lines) > 0
@@ -54,12 +55,44 @@ def test_rchain_run_publishes_raw_and_clean_with_a_card_of_the_real_counts(tmp_p
     assert "sk-publish-secret-123456" not in card and 'api_key_env = "RCHAIN_TEST_SECRET"' in card
 
 
-def test_upload_is_not_built_yet_and_says_so_after_laying_out(tmp_path: Path) -> None:
+def _small_run(tmp_path: Path, publish: str) -> Path:
     run_root = tmp_path / "runs" / "x"
     (run_root / "data" / "raw").mkdir(parents=True)
-    (run_root / "data" / "raw" / "T.jsonl").write_text(json.dumps({"uid": "a", "source": "math"}) + "\n")
+    (run_root / "data" / "raw" / "T.jsonl").write_text(json.dumps({"uid": "a", "source": "math", "messages": []}) + "\n")
     config = tmp_path / "pipeline.toml"
-    config.write_text('[run]\nname = "x"\n[[teachers]]\nname = "T"\nmodel = "m"\nbase_url = "http://127.0.0.1:9/v1"\n[publish]\nrepo_id = "me/MathR"\n')
+    config.write_text('[run]\nname = "x"\n[[teachers]]\nname = "T"\nmodel = "m"\nbase_url = "http://127.0.0.1:9/v1"\n[publish]\n' + publish)
+    return config
+
+
+def test_upload_to_a_hub_stand_in_through_huggingface_hub(tmp_path: Path, monkeypatch) -> None:
+    from hub_standin import HubStandIn
+
+    hub = HubStandIn(tmp_path / "hub", token="hf_test_token_987654").start()
+    try:
+        config = _small_run(tmp_path, f'hub = "huggingface"\nrepo_id = "me/{{teacher}}-data"\ntoken_env = "RCHAIN_HUB_TOKEN"\nendpoint = "{hub.url}"\n')
+        missing = subprocess.run(rchain_cmd("publish", str(config)), capture_output=True, text=True, timeout=120)
+        assert missing.returncode == ExitCode.USAGE and "RCHAIN_HUB_TOKEN" in missing.stderr
+        monkeypatch.setenv("RCHAIN_HUB_TOKEN", "hf_test_token_987654")
+        result = subprocess.run(rchain_cmd("publish", str(config)), capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    finally:
+        hub.stop()
+    stored = tmp_path / "hub" / "datasets" / "me" / "T-data"
+    assert sorted(p.relative_to(stored).as_posix() for p in stored.rglob("*") if p.is_file()) == [
+        "README.md",
+        "clean/train-00000-of-00001.jsonl",
+        "raw/train-00000-of-00001.jsonl",
+    ]
+    assert (stored / "raw" / "train-00000-of-00001.jsonl").read_bytes() == (tmp_path / "runs" / "x" / "data" / "raw" / "T.jsonl").read_bytes()
+    assert [kind for kind, _ in hub.requests if kind != "validate-yaml"] == ["create", "preupload", "commit"]
+    assert "uploaded to huggingface me/T-data" in result.stdout
+    run = RunDir(tmp_path / "runs" / "x")
+    assert "hf_test_token_987654" not in "".join(p.read_text(errors="replace") for p in run.root.rglob("*") if p.is_file())
+
+
+def test_modelscope_upload_is_not_built_yet_and_says_so_after_laying_out(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MODELSCOPE_API_TOKEN", "ms-token")
+    config = _small_run(tmp_path, 'repo_id = "me/MathR"\n')
     result = subprocess.run(rchain_cmd("publish", str(config)), capture_output=True, text=True, timeout=60)
     assert result.returncode == ExitCode.NOT_BUILT and "uploading to modelscope is not built yet" in result.stderr
-    assert (run_root / "publish" / "T" / "raw" / "train-00000-of-00001.jsonl").exists()
+    assert (tmp_path / "runs" / "x" / "publish" / "T" / "raw" / "train-00000-of-00001.jsonl").exists()
