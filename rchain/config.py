@@ -95,6 +95,13 @@ HubOrPath = Annotated[str, AfterValidator(_resolve_hub_or_path)]
 SwiftValue = str | int | float | bool | list[str] | list[int] | list[float]
 
 
+def _check_swift_names(args: dict) -> dict:
+    for name in args:
+        if not name.isidentifier() or name.startswith("-"):
+            raise ValueError(f"{name!r} is not a swift argument name (write it without dashes, e.g. max_length)")
+    return args
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(
         extra="forbid", strict=True, frozen=True, use_attribute_docstrings=True
@@ -244,6 +251,11 @@ class Variant(_Section):
     swift: dict[str, SwiftValue] = {}
     """Any `swift sft` argument by its own name, overriding the seed recipe ("" removes one)."""
 
+    @field_validator("swift")
+    @classmethod
+    def _swift_names(cls, args: dict[str, SwiftValue]) -> dict[str, SwiftValue]:
+        return _check_swift_names(args)
+
 
 class DeploySection(_Section):
     backend: Literal["vllm", "transformers"] = "vllm"
@@ -260,6 +272,11 @@ class DeploySection(_Section):
     """How long to wait for /v1/models to answer before the deploy counts as failed."""
     swift: dict[str, SwiftValue] = {}
     """Any `swift deploy` argument by its own name (e.g. vllm_max_model_len)."""
+
+    @field_validator("swift")
+    @classmethod
+    def _swift_names(cls, args: dict[str, SwiftValue]) -> dict[str, SwiftValue]:
+        return _check_swift_names(args)
 
 
 class TeacherServerSection(_Section):

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from rchain.config import PipelineConfig, SwiftValue, Variant
-from rchain.errors import NotFound, StageFailed, UsageError
+from rchain.errors import NotFound, StageFailed
 from rchain.events import Check, Preflight, TrainProgress
 from rchain.gpu import GpuMonitor, NoGpu, read_gpus
 from rchain.records import iter_objects
@@ -503,8 +503,6 @@ def run(ctx) -> None:
         clean = run_dir.clean_path(variant.teacher)
         if not clean.is_file() or clean.stat().st_size == 0:
             raise NotFound(f"{clean}: no clean subset of teacher {variant.teacher!r} to train on", hint="run the filter stage first")
-    if variant.teacher not in {t.name for t in config.teachers} and not variant.dataset:
-        raise UsageError(f"variants.{variant.name}.teacher: no teacher named {variant.teacher!r}")
 
     resume = last_checkpoint(output_dir)
     args = sft_arguments(config, variant, run_dir, resume_from=resume)

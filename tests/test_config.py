@@ -79,6 +79,7 @@ def test_frozen_copy_reads_back_identically_from_elsewhere(tmp_path: Path) -> No
         (('sources = []', 'sources = ["math", "algebra"]'), "x.toml: problems.sources: unknown source 'algebra'"),
         (('shard = "0/1"', 'shard = "4/4"'), "x.toml: problems.shard must look like 'i/n' with 0 <= i < n"),
         (('port = 8000', 'port = 80000'), "x.toml: deploy.port must be <= 65535, got 80000"),
+        (("# [variants.swift]\n# max_length = 16384", '[variants.swift]\n"--max_length" = 16384'), "x.toml: variants[0].swift: '--max_length' is not a swift argument name"),
     ],
 )
 def test_each_error_is_one_line_naming_file_and_key(tmp_path: Path, edit: tuple[str, str], expected: str) -> None:
