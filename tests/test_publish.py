@@ -96,3 +96,26 @@ def test_modelscope_upload_is_not_built_yet_and_says_so_after_laying_out(tmp_pat
     result = subprocess.run(rchain_cmd("publish", str(config)), capture_output=True, text=True, timeout=60)
     assert result.returncode == ExitCode.NOT_BUILT and "uploading to modelscope is not built yet" in result.stderr
     assert (tmp_path / "runs" / "x" / "publish" / "T" / "raw" / "train-00000-of-00001.jsonl").exists()
+
+
+def test_ms_swift_trains_on_an_exported_clean_subset(tmp_path: Path, tiny_model: Path, monkeypatch) -> None:
+    """What a user downloads from the hub is training-ready: ms-swift trains on the shard as is."""
+    from conftest import CPU_SWIFT
+
+    synthetic.write_jsonl(tmp_path / "problems.jsonl", synthetic.problems(per_source=2))
+    port = free_port()
+    config_path = tmp_path / "pipeline.toml"
+    config_path.write_text(
+        f'[run]\nname = "pub"\n[problems]\ndataset = "problems.jsonl"\n[teacher_server]\nenabled = true\nport = {port}\nrate = 0\n'
+        f'[[teachers]]\nname = "MathR"\nmodel = "demo-r1"\nbase_url = "http://127.0.0.1:{port}/v1"\n[publish]\nenabled = true\n'
+    )
+    assert subprocess.run(rchain_cmd("run", str(config_path)), capture_output=True, text=True, timeout=300).returncode == 0
+    shard = tmp_path / "runs" / "pub" / "publish" / "MathR" / "clean" / "train-00000-of-00001.jsonl"
+    train_config = tmp_path / "train.toml"
+    train_config.write_text(
+        f'[run]\nname = "downstream"\n[[variants]]\nname = "FromHub"\nteacher = "none"\nmodel = "{tiny_model}"\ndataset = "{shard}"\n'
+        f"nproc_per_node = 1\nglobal_batch = 4\n[variants.swift]\n{CPU_SWIFT}\nper_device_train_batch_size = 4\nmax_steps = 3\nsave_steps = 3\n"
+    )
+    result = subprocess.run(rchain_cmd("train", str(train_config)), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert (tmp_path / "runs" / "downstream" / "train" / "FromHub" / "checkpoint-3" / "trainer_state.json").exists()
