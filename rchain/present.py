@@ -7,6 +7,8 @@ by the caller (`ascii_only=True`) for terminals without UTF-8.
 from __future__ import annotations
 
 from rchain.events import (
+    EvalProgress,
+    EvalResult,
     FilterProgress,
     GenerateProgress,
     GpuSample,
@@ -204,9 +206,30 @@ def detail_lines(stage: StageView) -> list[str]:
         lines += filter_lines(progress)
     for preflight in stage.snapshots_of(Preflight):
         lines += preflight_lines(preflight)  # type: ignore[arg-type]
+    for server in stage.snapshots_of(ServerStatus):
+        lines.append(server_line(server))  # type: ignore[arg-type]
+    for result in stage.snapshots_of(EvalResult):
+        lines.append(eval_line(result))  # type: ignore[arg-type]
+    finished = {r.benchmark for r in stage.snapshots_of(EvalResult)}  # type: ignore[attr-defined]
+    for progress in stage.snapshots_of(EvalProgress):
+        if progress.benchmark not in finished:  # type: ignore[attr-defined]
+            lines.append(eval_progress_line(progress))  # type: ignore[arg-type]
     for sample in stage.snapshots_of(GpuSample):
         lines += gpu_lines(sample)  # type: ignore[arg-type]
     return lines
+
+
+def eval_line(r: EvalResult) -> str:
+    ks = {int(k): v for k, v in r.pass_at_k.items()}
+    best = f" | pass@{max(ks)} {100 * ks[max(ks)]:.1f}" if ks else ""
+    name = BENCHMARK_NAMES.get(r.benchmark, r.benchmark)
+    return f"{r.model} {name}: Pass@1 {100 * r.pass1:.1f} ± {100 * r.stderr:.1f}{best} | truncated {100 * r.truncation_rate:.1f}% | {r.problems} problems"
+
+
+def eval_progress_line(p: EvalProgress) -> str:
+    total = f"/{p.total:,}" if p.total else ""
+    accuracy = f", accuracy so far {100 * p.accuracy:.1f}%" if p.accuracy is not None else ""
+    return f"{p.model} {BENCHMARK_NAMES.get(p.benchmark, p.benchmark)}: {p.done:,}{total} generations{accuracy}"
 
 
 # -- small plots ---------------------------------------------------------------------------------
