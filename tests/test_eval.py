@@ -129,6 +129,9 @@ def test_eval_deploys_scores_exactly_the_fixed_answer_share_and_stops_the_server
     assert sum(all(a.correct for a in p.answers) for p in problems) == 3
     assert all((p.target == "2") == all(a.correct for a in p.answers) and {a.extracted for a in p.answers} == {"2"} for p in problems)
 
+    status = subprocess.run(rchain_cmd("status", str(run.root)), capture_output=True, text=True)
+    assert "Fixed MATH-500: Pass@1 37.5 ± 0.0 | pass@3 37.5" in status.stdout
+
     report = subprocess.run(rchain_cmd("report", str(run.root)), capture_output=True, text=True)
     assert report.returncode == 0, report.stderr
     assert "| Fixed | 37.5 ± 0.0 | 37.5 | 0.0% |" in report.stdout
