@@ -27,7 +27,7 @@ from rchain.config import PipelineConfig
 from rchain.errors import DataError, NotFound, StageFailed
 from rchain.events import EvalProgress, EvalResult
 from rchain.present import BENCHMARK_NAMES
-from rchain.records import iter_jsonl
+from rchain.records import iter_jsonl, iter_objects
 from rchain.runs import RunDir
 
 #: evalscope's local layout: the split file each benchmark's adapter loads.
@@ -208,10 +208,6 @@ class BenchmarkResult:
     protocol: dict[str, Any] = field(default_factory=dict)
 
 
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
-
-
 def _files(folder: Path, benchmark: str) -> list[Path]:
     # One file per subset: `math_500_Level 1.jsonl`, `gpqa_diamond_default.jsonl`.
     return sorted(p for p in folder.glob(f"{benchmark}_*.jsonl"))
@@ -224,8 +220,8 @@ def collect_results(work_dir: Path, model: str, config: PipelineConfig, data: di
         if not report_path.is_file():
             raise StageFailed(f"evalscope wrote no report for {benchmark}: {report_path} is missing")
         report = orjson.loads(report_path.read_bytes())
-        reviews = [r for f in _files(work_dir / "reviews" / model, benchmark) for r in _jsonl(f)]
-        predictions = [p for f in _files(work_dir / "predictions" / model, benchmark) for p in _jsonl(f)]
+        reviews = [r for f in _files(work_dir / "reviews" / model, benchmark) for r in iter_objects(f)]
+        predictions = [p for f in _files(work_dir / "predictions" / model, benchmark) for p in iter_objects(f)]
         results.append(_result(model, benchmark, report, reviews, predictions, config, data.get(benchmark)))
     return results
 
@@ -389,7 +385,7 @@ class PredictionWatcher:
     def poll(self) -> None:
         for benchmark, total in self.totals.items():
             done = sum(_count_lines(p) for p in _files(self.work_dir / "predictions" / self.model, benchmark))
-            reviews = [r for f in _files(self.work_dir / "reviews" / self.model, benchmark) for r in _safe_jsonl(f)]
+            reviews = [r for f in _files(self.work_dir / "reviews" / self.model, benchmark) for r in iter_objects(f)]
             key = (done, len(reviews))
             if self._last.get(benchmark) == key:
                 continue
@@ -403,20 +399,6 @@ def _count_lines(path: Path) -> int:
         return path.read_bytes().count(b"\n")
     except FileNotFoundError:
         return 0
-
-
-def _safe_jsonl(path: Path) -> list[dict[str, Any]]:
-    out = []
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return out
-    for line in data.splitlines():
-        try:
-            out.append(orjson.loads(line))
-        except orjson.JSONDecodeError:
-            continue
-    return out
 
 
 def run(ctx) -> None:
