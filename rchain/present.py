@@ -85,6 +85,12 @@ def detail_text(stage: StageView) -> str:
     text = progress_text(stage)
     if text:
         return text
+    filters = stage.snapshots_of(FilterProgress)
+    if filters:
+        judged = sum(f.judged for f in filters)  # type: ignore[attr-defined]
+        total = sum(f.total for f in filters)  # type: ignore[attr-defined]
+        kept = sum(max(f.kept, 0) for f in filters)  # type: ignore[attr-defined]
+        return f"{judged:,}/{total:,} replies judged, {kept:,} kept"
     for train in stage.snapshots_of(TrainProgress):
         return train_line(train)  # type: ignore[arg-type]
     for server in stage.snapshots_of(ServerStatus):

@@ -17,6 +17,7 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from rchain.errors import RchainError
@@ -98,9 +99,13 @@ class RchainConsole(App):
             time.sleep(self.refresh_s)
 
     def on_run_updated(self, message: RunUpdated) -> None:
+        try:
+            stages = self.query_one(StageList)
+        except NoMatches:  # a snapshot that arrives while the console is closing
+            return
         self.view = message.view
         self.updates += 1
-        self.query_one(StageList).show(message.view)
+        stages.show(message.view)
         for pane in self.query(Pane):
             pane.show(message.view)
         self._show_tail()
@@ -109,7 +114,11 @@ class RchainConsole(App):
         self._show_tail()
 
     def _show_tail(self) -> None:
-        stage_id = self.query_one(StageList).selected_stage
+        try:
+            stage_id = self.query_one(StageList).selected_stage
+            tail = self.query_one("#log-tail", Static)
+        except NoMatches:
+            return
         if self.view is None or stage_id is None:
             return
         try:
@@ -119,7 +128,7 @@ class RchainConsole(App):
         lines = list(stage.log_tail) or ([stage.last_message.text] if stage.last_message else [])
         header = f"{stage.id}: {stage.status}" + (f"  {stage.reason}" if stage.reason else "")
         details = detail_lines(stage)
-        self.query_one("#log-tail", Static).update(Text("\n".join([header, *details, *lines])))
+        tail.update(Text("\n".join([header, *details, *lines])))
 
     def get_system_commands(self, screen):
         """The command palette (ctrl+p): every stage's start, stop, restart and log, run all,
