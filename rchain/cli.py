@@ -448,11 +448,7 @@ def _run_stages(
     pipeline = Pipeline(
         target.config, supervisor, watch=watch, say=lambda text: click.echo(text, err=True), skip_done=skip_done, entry=entry
     )
-    try:
-        pipeline.run(stage_ids)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        raise
+    pipeline.run(stage_ids)  # Ctrl-C stops the running stage there; main() reports it
 
 
 def _watch(target: Target, supervisor: Supervisor, stage_id: str) -> None:

@@ -199,13 +199,6 @@ class DatasetIndex:
                 i += direction
         return None
 
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for code in self.labels:
-            name = self.label_codes.names[code] or "not judged"
-            out[name] = out.get(name, 0) + 1
-        return out
-
 
 def record_override(run: RunDir, uid: str, decision: str, note: str = "") -> Override:
     """Append a manual accept/reject for `uid` to data/overrides.jsonl (the last one wins)."""

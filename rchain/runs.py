@@ -286,24 +286,13 @@ class RunView:
 
 def fold_event(view: StageView, event: Event) -> StageView:
     """Apply one event to a stage's view. Pure: the same events always give the same view."""
-    if isinstance(event, StageStarted):
-        # A restart begins a new attempt: earlier progress and messages no longer describe it.
-        return StageView(id=view.id, status=view.status, pid=event.pid, started_at=event.t)
-    if isinstance(event, StageFinished):
-        return dataclasses.replace(view, ended_at=event.t, exit_code=event.exit_code, reason=event.reason or view.reason)
-    if isinstance(event, Progress):
-        return dataclasses.replace(view, progress=event)
-    if isinstance(event, Message):
-        warnings = view.warnings + (event.level != "info")
-        return dataclasses.replace(view, last_message=event, warnings=warnings)
-    key = topic(event)
-    if key is not None:
-        return dataclasses.replace(view, snapshots={**view.snapshots, key: event})
-    return view
+    return fold_events(view, [event])
 
 
 def fold_events(view: StageView, events: list[Event]) -> StageView:
-    """`fold_event` over a batch, building the view once: a week of events folds in seconds."""
+    """Apply a batch of events, building the view once: a week of events folds in seconds.
+
+    A StageStarted begins a new attempt: earlier progress and messages no longer describe it."""
     if not events:
         return view
     pid, started_at, ended_at = view.pid, view.started_at, view.ended_at

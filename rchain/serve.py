@@ -9,6 +9,7 @@ GPUs; `transformers` serves on a CPU.
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import time
 import urllib.error
@@ -164,7 +165,7 @@ def run(ctx) -> None:
         child = Child(argv, child_env(config, {}))
         code = child.wait(ctx.stop_requested.is_set, until=is_ready)
         if code is None and not ready[0]:
-            child.stop(15)
+            child.stop(signal.SIGTERM)
             raise StageFailed(f"{name} did not answer {url}/models within {deploy.ready_timeout_s:g}s (deploy.ready_timeout_s)")
         if code is None:
             status("ready")

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable, Mapping
 import psutil
 
 from rchain.config import PipelineConfig, SwiftValue
-from rchain.errors import UsageError
 from rchain.runs import log_tail
 
 POLL_S = 0.5
@@ -35,9 +34,7 @@ def swift_flags(args: Mapping[str, SwiftValue]) -> list[str]:
     """`--name value` pairs in ms-swift's spelling: booleans as true/false, lists as several
     values, dict-like JSON strings as they are."""
     out: list[str] = []
-    for name, value in args.items():
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise UsageError(f"swift argument name {name!r} is not an identifier")
+    for name, value in args.items():  # names were checked when the config was read
         out.append(f"--{name}")
         if isinstance(value, bool):
             out.append("true" if value else "false")
@@ -122,16 +119,7 @@ class Child:
     def __init__(self, argv: list[str], env: Mapping[str, str], *, cwd: str | None = None) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
-        self.argv = argv
-        self.started_at = time.time()
         self.proc = subprocess.Popen(argv, env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def poll(self) -> int | None:
-        return self.proc.poll()
 
     def wait(
         self,

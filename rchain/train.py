@@ -8,6 +8,7 @@ GpuSample events. A restart resumes from the newest complete checkpoint.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -346,7 +347,9 @@ def _check_batch(variant: Variant, args: dict[str, SwiftValue], rows: int | None
     return Check(name="batch", level=level, text=text)  # type: ignore[arg-type]
 
 
+@functools.lru_cache(maxsize=4)
 def _tokenizer(model: str):
+    """The student's tokenizer, loaded once for all the checks (a 7B model's takes a second)."""
     from transformers import AutoTokenizer
 
     if Path(model).is_dir():

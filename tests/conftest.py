@@ -164,3 +164,12 @@ def tiny_model(tmp_path_factory) -> Path:
     from rchain.tinymodel import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("model") / "tiny-qwen2")
+
+
+def run_stages(config: Path, *stages: str, timeout: float = 120) -> None:
+    """Run stages through the CLI in the foreground, one after the other; each must succeed."""
+    import subprocess
+
+    for stage in stages:
+        result = subprocess.run(rchain_cmd(stage, str(config)), capture_output=True, text=True, timeout=timeout)
+        assert result.returncode == 0, result.stdout + result.stderr

@@ -78,9 +78,7 @@ async def test_read_only_console_refuses_controls_and_quitting_leaves_stages_run
 
 @pytest.fixture(scope="module")
 def filtered_run(tmp_path_factory):
-    import subprocess
-
-    from conftest import NUMINA_ROWS, TeacherServerProcess, numina_rows, rchain_cmd
+    from conftest import NUMINA_ROWS, TeacherServerProcess, numina_rows, run_stages
 
     root = tmp_path_factory.mktemp("console")
     (root / "problems.jsonl").write_text("\n".join(numina_rows(25)) + "\n", encoding="utf-8")
@@ -93,9 +91,7 @@ def filtered_run(tmp_path_factory):
         '[[variants]]\nname = "V"\nteacher = "MathR"\n'
     )
     try:
-        for stage in ("generate", "filter"):
-            result = subprocess.run(rchain_cmd(stage, str(config)), capture_output=True, text=True, timeout=120)
-            assert result.returncode == 0, result.stdout + result.stderr
+        run_stages(config, "generate", "filter")
     finally:
         server.stop()
     return config
@@ -249,32 +245,37 @@ async def test_inspector_walks_filters_searches_and_overrides(filtered_run) -> N
     assert uid in {json.loads(line)["uid"] for line in run.clean_path("MathR").read_text().splitlines()}
 
 
-async def test_stop_asks_first_and_restart_starts_again(config_file, stage_env) -> None:
+@pytest.fixture
+def sleeping_generate(config_file, stage_env):
+    """A run whose generate stage is a 60 s sleeper, stopped again after the test."""
     run = prepare_run(load_config(config_file))
     supervisor = Supervisor(run)
     supervisor.start("generate", entry="stage_fixtures:sleep_stage")
+    yield config_file, run, supervisor
+    supervisor.stop("generate", grace=2)
+
+
+async def test_stop_asks_first_and_restart_starts_again(sleeping_generate) -> None:
+    config_file, run, supervisor = sleeping_generate
     app = RchainConsole(resolve_target(config_file), refresh_s=0.1)
-    try:
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.view is not None and app.view.stage("generate").status == "running")
-            await pilot.press("x")
-            await pilot.press("n")  # no: nothing is sent
-            await pilot.pause(0.5)
-            assert supervisor.status("generate") == "running"
-            first_pid = run.read_state("generate").pid
-            await pilot.press("r", "y")  # restart: stopped, then started again as a new process
-            await until(pilot, lambda: (s := run.read_state("generate")) is not None and s.pid != first_pid and s.status == "running", timeout=30)
-            await pilot.press("x", "y")
-            await until(pilot, lambda: cell(app, "generate", "status").endswith("stopped"), timeout=30)
-            stopped_pid = run.read_state("generate").pid
-            await pilot.press("s")  # start it again, no question asked: the built-in generate stage
-            await until(pilot, lambda: (s := run.read_state("generate")).pid != stopped_pid and s.status != "starting", timeout=30)
-            assert "--entry" not in run.read_state("generate").argv
-            await pilot.press("p")
-            assert app.paused
-            await pilot.press("q")
-    finally:
-        supervisor.stop("generate", grace=2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.view is not None and app.view.stage("generate").status == "running")
+        await pilot.press("x")
+        await pilot.press("n")  # no: nothing is sent
+        await pilot.pause(0.5)
+        assert supervisor.status("generate") == "running"
+        first_pid = run.read_state("generate").pid
+        await pilot.press("r", "y")  # restart: stopped, then started again as a new process
+        await until(pilot, lambda: (s := run.read_state("generate")) is not None and s.pid != first_pid and s.status == "running", timeout=30)
+        await pilot.press("x", "y")
+        await until(pilot, lambda: cell(app, "generate", "status").endswith("stopped"), timeout=30)
+        stopped_pid = run.read_state("generate").pid
+        await pilot.press("s")  # start it again, no question asked: the built-in generate stage
+        await until(pilot, lambda: (s := run.read_state("generate")).pid != stopped_pid and s.status != "starting", timeout=30)
+        assert "--entry" not in run.read_state("generate").argv
+        await pilot.press("p")
+        assert app.paused
+        await pilot.press("q")
 
 
 def test_a_pane_that_cannot_draw_says_so_instead_of_crashing() -> None:
@@ -326,21 +327,19 @@ async def test_run_all_starts_the_plan_detached_with_the_teacher_server(tmp_path
         await pilot.press("q")
 
 
-async def test_the_command_palette_stops_a_stage(config_file, stage_env) -> None:
-    run = prepare_run(load_config(config_file))
-    supervisor = Supervisor(run)
-    supervisor.start("generate", entry="stage_fixtures:sleep_stage")
+async def test_the_command_palette_stops_a_stage(sleeping_generate) -> None:
+    from textual.command import CommandList
+
+    config_file, run, supervisor = sleeping_generate
     app = RchainConsole(resolve_target(config_file), refresh_s=0.1)
-    try:
-        async with app.run_test(size=(100, 30)) as pilot:
-            await until(pilot, lambda: app.view is not None and app.view.stage("generate").status == "running")
-            await pilot.press("ctrl+p")
-            await pilot.press(*"Stop generate")
-            await pilot.pause(0.5)
-            await pilot.press("enter")
-            await until(pilot, lambda: "Stop generate?" in screen_text(app))
-            await pilot.press("y")
-            await until(pilot, lambda: supervisor.status("generate") == "stopped", timeout=30)
-            await pilot.press("q")
-    finally:
-        supervisor.stop("generate", grace=2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.view is not None and app.view.stage("generate").status == "running")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Stop generate")
+        # The palette searches in a worker: wait for its hits, then take the first.
+        await until(pilot, lambda: any(hits.option_count for hits in app.screen.query(CommandList)))
+        await pilot.press("enter")
+        await until(pilot, lambda: "Stop generate?" in screen_text(app))
+        await pilot.press("y")
+        await until(pilot, lambda: supervisor.status("generate") == "stopped", timeout=30)
+        await pilot.press("q")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CPU_SWIFT, NUMINA_ROWS, TeacherServerProcess, events_of, free_port, numina_rows, port_open, rchain_cmd
+from conftest import CPU_SWIFT, NUMINA_ROWS, TeacherServerProcess, events_of, free_port, numina_rows, port_open, rchain_cmd, run_stages
 from rchain.config import load_config
 from rchain.errors import ExitCode
 from rchain.events import GpuSample, Preflight, ServerStatus, TrainProgress
@@ -72,9 +72,7 @@ ready_timeout_s = 120
 
     config = write(6, 3)
     try:
-        for stage in ("generate", "filter"):
-            result = subprocess.run(rchain_cmd(stage, str(config)), capture_output=True, text=True, timeout=120)
-            assert result.returncode == 0, result.stdout + result.stderr
+        run_stages(config, "generate", "filter")
     finally:
         server.stop()
     yield config, write, port

@@ -138,7 +138,7 @@ class RchainConsole(App):
         yield SystemCommand("Inspector", "The dataset sample by sample", self.action_open_inspector)
         for pane, title in PANES:
             yield SystemCommand(f"Pane: {title}", f"Show the {title.lower()} pane", lambda pane=pane: self.action_show_pane(pane))
-        for stage_id in self.target.watcher().stage_ids():
+        for stage_id in [s.id for s in self.view.stages] if self.view else self.target.plan:
             for verb in ("start", "stop", "restart"):
                 yield SystemCommand(f"{verb.capitalize()} {stage_id}", f"{verb} the {stage_id} stage", lambda verb=verb, stage_id=stage_id: self._command(verb, stage_id))
             yield SystemCommand(f"Log of {stage_id}", f"Follow the output of {stage_id}", lambda stage_id=stage_id: self.push_screen(LogScreen(self.target.run.log_path(stage_id), stage_id)))
