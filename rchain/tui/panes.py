@@ -130,7 +130,10 @@ class FilterPane(Pane):
             kept = f", {p.kept:,} kept" if p.kept >= 0 else ""
             parts.append(Text(f"{p.teacher}: {p.judged:,}/{p.total:,} judged{kept}", style="bold"))
             table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
-            for name, justify in [("source", "left"), ("seen", "right"), ("correct", "right"), ("wrong", "right"), ("unverif.", "right"), ("malformed", "right"), ("pass", "right"), ("", "left")]:
+            columns = [("source", "left"), ("seen", "right"), ("correct", "right"), ("wrong", "right"), ("unverif.", "right"), ("malformed", "right"), ("pass", "right")]
+            # The pass-rate bar only where there is room for it beside the numbers.
+            self._bars = self.text_width >= 90
+            for name, justify in columns + ([("", "left")] if self._bars else []):
                 table.add_column(name, justify=justify, no_wrap=True)
             totals = {label: 0 for label in FILTER_LABELS}
             rows = sorted(p.by_source.items())
@@ -157,7 +160,7 @@ class FilterPane(Pane):
         seen = sum(labels.values())
         rate = labels.get("correct", 0) / seen if seen else 0.0
         cells = [source, f"{seen:,}", *[f"{labels.get(label, 0):,}" for label in FILTER_LABELS], f"{100 * rate:.1f}%"]
-        return [*cells, Text(bar(rate, 10, ascii_only=self.ascii_only), style="green")]
+        return [*cells, Text(bar(rate, 10, ascii_only=self.ascii_only), style="green")] if self._bars else cells
 
 
 _ACCEPT_REASONS = {"exact_match", "numeric_match", "symbolic_match", "mc_letter_match", "mc_text_match", "mc_value_match", "override_accept"}
