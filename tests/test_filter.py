@@ -284,3 +284,79 @@ def test_a_stated_choice_on_the_line_after_the_statement() -> None:
     row = mc_row()
     outcome = precheck("cn_k12", row["problem"], row["solution"], reply("t", "The correct answer is:\n\n**B: $10$**"), "stop")
     assert (outcome.label, outcome.reason, outcome.flags) == ("correct", "mc_letter_match", ("unboxed_answer",))
+
+
+MATH500 = {r["unique_id"]: r for r in map(json.loads, filter(None, (SHARED_DATA / "math500" / "test.jsonl").read_text(encoding="utf-8").split("\n")))}
+CN_K12_GRADED = {
+    r["id"]: r
+    for r in map(json.loads, filter(None, (SHARED_DATA / "graded_samples" / "cn_k12_command_r_llm_verified.jsonl").read_text(encoding="utf-8").split("\n")))
+}
+
+
+def math500_settle(unique_id: str, answer: str) -> tuple[str, str]:
+    row = MATH500[unique_id]
+    return settle("math", row["problem"], row["solution"], reply("t", answer))
+
+
+def test_answers_with_several_values_match_in_any_order_on_real_math500_rows() -> None:
+    # "3 \pm 2 \sqrt{2}": both roots, in a list or boxed one by one, in either order.
+    assert math500_settle("test/precalculus/768.json", "$\\boxed{3 - 2\\sqrt{2}, 3 + 2\\sqrt{2}}$") == ("correct", "exact_match")
+    assert math500_settle("test/precalculus/768.json", "$x = \\boxed{3 + 2\\sqrt{2}}$ and $x = \\boxed{3 - 2\\sqrt{2}}$") == ("correct", "exact_match")
+    assert math500_settle("test/precalculus/768.json", "$\\boxed{3 + 2\\sqrt{2}}$") == ("wrong", "part_count_mismatch")
+    assert math500_settle("test/precalculus/768.json", "$\\boxed{3 + 2\\sqrt{2}, 3 - \\sqrt{2}}$") == ("wrong", "symbolic_mismatch")
+    # "\{1\pm\sqrt{5},-2\}": a set with a ± inside, answered without braces in another order.
+    assert math500_settle("test/intermediate_algebra/2015.json", "$\\boxed{-2, 1+\\sqrt{5}, 1-\\sqrt{5}}$") == ("correct", "exact_match")
+    assert math500_settle("test/intermediate_algebra/2015.json", "$\\boxed{1-\\sqrt{5}, -2, \\frac{2+2\\sqrt{5}}{2}}$") == ("correct", "symbolic_match")
+    assert math500_settle("test/intermediate_algebra/2015.json", "$\\boxed{-2, 1+\\sqrt{5}, 1+\\sqrt{3}}$") == ("wrong", "symbolic_mismatch")
+    # "-2,1": numbers as a multiset, however they are joined.
+    assert math500_settle("test/intermediate_algebra/1102.json", "$\\boxed{1} \\text{ and } \\boxed{-2.0}$") == ("correct", "numeric_match")
+    assert math500_settle("test/intermediate_algebra/1102.json", "$x = 1 \\text{ or } x = -2$, so $\\boxed{1, -2}$") == ("correct", "exact_match")
+    assert math500_settle("test/intermediate_algebra/1102.json", "$\\boxed{1, 2}$") == ("wrong", "numeric_mismatch")
+    # Thousands separators are not lists.
+    assert math500_settle("test/counting_and_probability/508.json", "$\\boxed{10080}$") == ("correct", "numeric_match")
+    assert math500_settle("test/number_theory/417.json", "$\\boxed{11,\\!111,\\!111,\\!100}$") == ("correct", "exact_match")
+
+
+def test_named_values_are_matched_by_name() -> None:
+    solution = "Hence $\\boxed{x = -5,\\ p = \\frac{14}{3}}$."
+    assert settle("math", "Find x and p.", solution, reply("t", "$\\boxed{p = \\frac{14}{3}, x = -5}$")) == ("correct", "exact_match")
+    assert settle("math", "Find x and p.", solution, reply("t", "$\\boxed{p = -5, x = \\frac{14}{3}}$")) == ("wrong", "numeric_mismatch")
+
+
+def test_how_a_chat_model_states_a_choice_on_real_cn_k12_replies() -> None:
+    def judge(suffix: str) -> tuple[str, str, str]:
+        row = CN_K12_GRADED[f"cohere_ss_cn_k12_math_problems_ss_{suffix}"]
+        response = row["model_response"]
+        outcome = precheck("cn_k12", row["problem"], row["gold_solution"], reply(response, response[-1500:]), "stop")
+        assert isinstance(outcome, Decision)
+        return outcome.label, outcome.reason, outcome.predicted
+
+    # "The answer is boxed: **A**." (no \boxed at all)
+    assert judge("solveable_problems_command-r-03-2024_82_5_241_0") == ("correct", "mc_letter_match", "A")
+    assert judge("solveable_problems_command-r-03-2024_82_5_13_3") == ("wrong", "mc_letter_mismatch", "C")
+    # a multiple-select question: "**Final answer: [A, C]**" against a reference boxing "AC"
+    assert judge("command-r-plus-08-2024_25_5_16_0") == ("correct", "mc_letter_match", "AC")
+    # "$\boxed{4a^2+9a+7}$ The answer is C: $4a^2+3a+7$": the box and the option named disagree
+    assert judge("solveable_problems_command-r-03-2024_82_5_140_2")[:2] == ("malformed", "conflicting_answers")
+    # "... $\boxed{4}$. Therefore, the correct answer is C: 4.": they agree
+    assert judge("solveable_problems_command-r-03-2024_82_5_242_1") == ("correct", "mc_letter_match", "C")
+
+
+def test_a_boxed_inequality_of_a_proof_problem_is_not_a_value() -> None:
+    row = CN_K12_GRADED["cohere_ss_cn_k12_math_problems_ss_solveable_problems_command-r-03-2024_82_5_216_2"]
+    response = row["model_response"]
+    outcome = precheck("cn_k12", row["problem"], row["gold_solution"], reply(response, response[-1500:]), "stop")
+    assert (outcome.label, outcome.reason) == ("unverifiable", "proof_problem")
+
+
+def test_a_stated_word_problem_answer_skips_the_numbers_the_problem_gives() -> None:
+    by_id = {r["id"]: r for r in R1}
+    # "The bag of marbles would cost $92 after 36 months." / "3 loaves of bread cost $4 more than
+    # 2 bagels." / "Keisha can travel 18 miles in 8 hours.": 36, 3, 2 and 8 are the problem's own.
+    for ident, expected in (("cohere_r1_gsm8k_162", "92"), ("cohere_r1_gsm8k_799", "4"), ("cohere_r1_gsm_symbolic_88", "18")):
+        r = by_id[ident]
+        raw = r["response_raw"]
+        end, start = int(r["reasoning_end"] or 0), int(r["content_start"] or 0)
+        outcome = precheck("gsm8k", r["problem"], r["gold_solution"] or f"#### {r['gold_answer']}", reply(raw[:end], raw[start:]), "stop")
+        assert isinstance(outcome, Decision), ident
+        assert (outcome.label, outcome.predicted, outcome.flags) == ("correct", expected, ("unboxed_answer",)), ident

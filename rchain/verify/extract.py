@@ -109,6 +109,20 @@ def choice_letter(answer: str) -> str | None:
     return match.group(1) if match else None
 
 
+def choice_letters(answer: str) -> frozenset[str] | None:
+    """The option letters an answer names: one (`C`, as `choice_letter`) or several for a
+    multiple-select question (`AC`, `A, C`, `[A, C]`, `A and C`)."""
+    single = choice_letter(answer)
+    if single:
+        return frozenset(single)
+    text = re.sub(r"\\(?:text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}", r"\1", answer).strip().strip("$*[]() .")
+    if re.fullmatch(r"[A-E](?:\s*(?:,|、|and|\\text\{ and \})?\s*[A-E])+", text):
+        found = re.findall(r"[A-E]", text)
+        if len(set(found)) == len(found):
+            return frozenset(found)
+    return None
+
+
 def options(problem: str) -> dict[str, str]:
     """Multiple-choice options written in the problem, letter -> text; {} when there are none.
     Requires A and B in order so that a stray capital letter is not taken for an option."""
@@ -129,37 +143,79 @@ def options(problem: str) -> dict[str, str]:
 
 
 _STATED = re.compile(
-    r"(?:final answer|the answer|answer)\s*(?:\*\*)?\s*(?:is\s*:?|:|=)\s*(?:\*\*)?\s*(?:\\\(|\$)?\s*([^\n]*?)\s*(?:\\\)|\$)?\s*(?:\*\*)?\s*\.?\s*$",
+    r"(?:final answer|the answer|answer)\s*(?:\*\*)?\s*(?:is\s*(?:therefore|thus)?\s*:?|:|=)\s*(?:\*\*)?\s*(?:\\\(|\$)?\s*([^\n]*?)\s*(?:\\\)|\$)?\s*(?:\*\*)?\s*\.?\s*$",
     re.I | re.M,
 )
 _BOLD = re.compile(r"\*\*([^*\n]{1,80})\*\*")
-_NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?")
+_NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
 
 
 def _said_answer(text: str) -> str | None:
     """What follows the last "the answer is" / "**Answer:**" (or the next line, when the
-    statement ends its line: "The correct answer is:")."""
+    statement ends its line: "The correct answer is:"), without the wrapping a chat model puts
+    around it: "boxed below: **D**", "[B: 2]", "### 7/9", "\\[B: Pulling open a drawer\\]"."""
+    said = _statement(text)
+    return said[0] if said else None
+
+
+def _statement(text: str) -> tuple[str, str] | None:
+    """(the answer stated, the statement's whole line as written)."""
     matches = list(_STATED.finditer(text))
     if not matches:
         return None
     last = matches[-1]
-    answer = last.group(1).strip()
+    answer, line = _unwrap(_BOXED_BELOW.sub("", last.group(1).strip())), last.group(0)
     if not answer.strip("*:. "):
-        following = [line.strip() for line in text[last.end() :].split("\n") if line.strip()]
-        answer = following[0] if following else ""
-    return answer if answer.strip("*:. ") else None
+        following = [row.strip() for row in text[last.end() :].split("\n") if row.strip()]
+        answer = line = _unwrap(following[0]) if following else ""
+    return (answer, line) if answer.strip("*:. ") else None
 
 
-def stated_answer(text: str, *, numeric: bool) -> str | None:
+_BOXED_BELOW = re.compile(r"^(?:boxed|shown|given|written)?\s*(?:below|as|here)?\s*:\s*", re.I)
+
+
+def _unwrap(answer: str) -> str:
+    text = answer.strip().lstrip("#").strip().strip("*").strip()
+    if text.startswith("\\[") and text.endswith("\\]"):
+        text = text[2:-2].strip()
+    if text.startswith("[") and text.endswith("]") and "," not in text:
+        text = text[1:-1].strip()  # "[D]", "[B: 2]"; "[1, 2]" is an interval
+    return text.strip("*").strip()
+
+
+def stated_answer(text: str, *, numeric: bool, problem: str = "") -> str | None:
     """A final answer a reply states without `\\boxed{}`: "The answer is 540.", "**Answer:** 540",
-    a bold final value, or (for word problems) the last number of the answer part."""
+    a whole answer part that is only a value ("even"), a closing "**Total**: 120 + 15 = 135", a bold
+    final value, or (for word problems) the last number of the answer part."""
     tail = text[-1500:]
-    answer = _said_answer(tail)
-    if answer:
-        return _word_problem_number(answer) if numeric else answer.strip("*").strip().strip("$").strip()
-    bold = [b for b in _BOLD.findall(tail) if re.search(r"\d", b)]
+    lines = [line.strip() for line in tail.split("\n") if line.strip()]
+    if len(lines) == 1 and len(lines[0]) <= 40 and not _SENTENCE.search(lines[0]):
+        return lines[0].strip("*$ ").removeprefix("\\[").removesuffix("\\]").strip()
+    said = _statement(tail)
+    answer = said[0] if said else None
+    if answer and choice_letter(answer.rstrip(".")):
+        return answer.rstrip(".")  # "D: When $x < -1$, ...": the option named, with its text
+    letter = _LEADING_LETTER.match(answer or "")
+    if letter:
+        return letter.group(1)  # "**D**. But please note, ..."
+    if said and answer:
+        if numeric:
+            return _word_problem_number(answer, problem, said[1])
+        # "Archimedes should choose \\( x = -\\dfrac{3}{8} \\)": the statement's first formula.
+        math = _MATH_SPAN.search(said[1])
+        return (math.group(1) or math.group(2)).strip() if math else answer.strip("*").strip().strip("$").strip()
+    if not lines:
+        return None
+    if numeric and re.search(r"[:=]", lines[-1]):
+        closing = _NUMBER.findall(lines[-1].split("=")[-1].split(":")[-1])
+        if closing:
+            return closing[-1].lstrip("$")
+    closing = tail.rstrip().rstrip(".").rstrip()
+    if not numeric and closing.endswith("\\]") and "\\[" in closing:
+        return closing[closing.rindex("\\[") + 2 : -2].strip()  # a closing display: "\\[ (5, \\infty) \\]"
+    bold = [b for b in _BOLD.findall(tail) if _BOLD_VALUE.fullmatch(b.strip()) or not numeric and _valued(_unwrap(b))]
     if bold:
-        return bold[-1].strip()
+        return _unwrap(bold[-1])
     if numeric:
         numbers = _NUMBER.findall(tail)
         if numbers:
@@ -167,16 +223,38 @@ def stated_answer(text: str, *, numeric: bool) -> str | None:
     return None
 
 
-def _word_problem_number(answer: str) -> str:
-    """The number a stated word-problem answer gives: "260 sheep." -> 260; "James runs a total of
-    **540 meters** per week." -> 540 (the bold value, else the statement's only number)."""
+def _valued(text: str) -> bool:
+    """A bold text that can be an answer: an option ("C: $y^2=-8x$") or a formula, not a heading."""
+    return bool(choice_letter(text)) or (len(text) <= 80 and bool(re.search(r"[\d$\\]", text)) and not text.endswith(":"))
+
+
+_SENTENCE = re.compile(r"[A-Za-z]{2,}\s+[A-Za-z]{2,}\s")
+_MATH_SPAN = re.compile(r"\\\(\s*(.+?)\s*\\\)|\$([^$]+)\$")
+_LEADING_LETTER = re.compile(r"\*{0,2}\(?([A-E])\)?\*{0,2}[.;,](?:\s|$)")
+_PAREN_MATH = re.compile(r"\\\(\s*(.+?)\s*\\\)()")
+_BOLD_VALUE = re.compile(r"\$?-?\d[\d,]*(?:\.\d+)?\s*%?\s*[A-Za-z/ ]{0,30}")
+
+
+def _word_problem_number(answer: str, problem: str = "", line: str = "") -> str:
+    """The number a stated answer gives: "260 sheep." -> 260; "James runs a total of
+    **540 meters** per week." -> 540 (the bold value); "choose \\( x = -\\dfrac{3}{8} \\)" -> the
+    formula (`\\(...\\)` only: in "$5 and $6" the dollar signs are prices); "3 loaves cost $4 more
+    than 2 bagels" -> 4 (the one number of the statement that the problem does not give)."""
     plain = answer.strip("*").strip()
-    leading = re.match(r"\$?\s*(-?\d[\d,]*(?:\.\d+)?)\s*%?(?:\s+[A-Za-z][\w\s-]*)?\.?$", plain)
+    leading = re.match(r"\$?\s*(-?\d[\d,]*(?:\.\d+)?)\s*%?(?:\s+[A-Za-z][\w\s-]*)?(?:\s*\([^()]*\))?\.?$", plain)
     if leading:
         return leading.group(1)
     for bold in reversed(_BOLD.findall(answer)):
         numbers = _NUMBER.findall(bold)
         if len(numbers) == 1:
             return numbers[0].lstrip("$")
-    numbers = _NUMBER.findall(plain)
-    return numbers[0].lstrip("$") if len(numbers) == 1 else plain
+    math = _PAREN_MATH.search(line)
+    if math:
+        return math.group(1).strip()
+    numbers = [n.lstrip("$") for n in _NUMBER.findall(plain)]
+    if len(numbers) > 1 and problem:
+        given = {n.replace(",", "") for n in _NUMBER.findall(problem.replace("$", ""))}
+        new = [n for n in numbers if n.replace(",", "") not in given]
+        if len(new) == 1:
+            return new[0]
+    return numbers[0] if len(numbers) == 1 else plain

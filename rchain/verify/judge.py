@@ -19,9 +19,9 @@ import logging
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from typing import Iterable, Literal
 
-from rchain.verify.extract import Gold, boxed_all, choice_letter, gold_answers, is_proof_problem, options, reply_parts, stated_answer
+from rchain.verify.extract import Gold, boxed_all, choice_letter, choice_letters, gold_answers, is_proof_problem, options, reply_parts, stated_answer
 
 Label = Literal["correct", "wrong", "unverifiable", "malformed"]
 MC_SOURCES = frozenset({"cn_k12", "amc_aime", "synthetic_amc"})
@@ -69,18 +69,53 @@ def precheck(source: str, problem: str, solution: str, assistant: str, finish_re
         if gold.empty_boxed:
             return Decision("unverifiable", "empty_gold_boxed")
         return Decision("unverifiable", "proof_problem" if is_proof_problem(problem) else "no_gold_answer")
+    if is_proof_problem(problem) and all(_RELATION.search(g) for g in gold.answers):
+        # "Prove that 1-(2/3)^n <= S_n < 1": the boxed inequality is what was proved, not a value.
+        return Decision("unverifiable", "proof_problem", shown_gold)
     answer_text = parts.answer
     predicted = boxed_all(answer_text)
     if not predicted:  # some replies box their answer at the end of the reasoning only
         answer_text = parts.think[-2000:]
         predicted = boxed_all(answer_text)
     if not predicted:
-        stated = stated_answer(parts.answer, numeric=source in NUMERIC_SOURCES or _looks_numeric(gold))
+        stated = stated_answer(parts.answer, numeric=source in NUMERIC_SOURCES or _looks_numeric(gold), problem=problem)
         if stated is None:
             return Decision("malformed", "no_boxed_in_reply", shown_gold)
         outcome = _judge_predicted(source, problem, gold, [stated], shown_gold)
         return dataclasses.replace(outcome, flags=(*outcome.flags, "unboxed_answer"))
+    if source in MC_SOURCES:
+        # "... \\boxed{4}. Therefore, the correct answer is C: 4.": the option named last is the answer.
+        after = answer_text[answer_text.rfind("\\boxed") :].split("}", 1)[-1]
+        named = stated_answer(after, numeric=False) if after.strip() else None
+        if named and choice_letters(named):
+            if _contradicts(options(problem), predicted[-1], named):
+                # "\\boxed{4a^2+9a+7} The answer is C: 4a^2+3a+7": the box and the option disagree.
+                return Decision("malformed", "conflicting_answers", shown_gold, f"{predicted[-1]} ; {named}")
+            predicted = [*predicted, named]
     return _judge_predicted(source, problem, gold, predicted, shown_gold, answer_text)
+
+
+_RELATION = re.compile(r"<|>|\\[lg]eq?(?:slant)?\b|\\[lg]t\b|≤|≥|\\neq")
+
+
+def _is_equation(answer: str) -> bool:
+    """`2+3m=0` (a step), unlike `m=-\\frac{2}{3}` (a value given a name)."""
+    return "=" in answer and not _NAME.match(answer)
+
+
+def _contradicts(choices: dict[str, str], boxed: str, named: str) -> bool:
+    """A boxed value followed by a named option: they disagree unless the box is that option's
+    letter or text (or its number)."""
+    letters = choice_letters(named) or frozenset()
+    if not choices or len(letters) != 1 or choice_letters(boxed):
+        return False
+    letter = next(iter(letters))
+
+    def loose(text: str) -> str:  # `\\{2, 4\\}`, `{{2,4}}` and `{2,4}` alike; `x_{1}` and `x_1`
+        return re.sub(r"\\[{}]|[{}$\s]", "", normalize(text))
+
+    same = [key for key, text in choices.items() if loose(text) == loose(boxed) or (number(text) is not None and number(text) == number(boxed))]
+    return same != [letter]
 
 
 def _closing_paragraph(text: str) -> str:
@@ -100,34 +135,47 @@ def _judge_predicted(
         if decided is not None:
             return decided
     golds = gold.answers
-    if len(golds) == 1:
+    if len(golds) == 1 and len(predicted) > 1:
         distinct = {normalize(p) for p in predicted}
-        parts = split_top_level(golds[0])
-        if len(distinct) > 1 and len(parts) == len(predicted):
-            golds = tuple(parts)  # "3, 5, 7" answered as \boxed{3}, \boxed{5}, \boxed{7}
-        elif len(distinct) > 1 and len({normalize(p) for p in boxed_all(_closing_paragraph(answer_text))}) > 1:
+        if len(distinct) > 1 and len(answer_items(golds[0])) == len(predicted):
+            pass  # "3, 5, 7" answered as \boxed{3}, \boxed{5}, \boxed{7}
+        elif len(distinct) > 1 and len({normalize(p) for p in boxed_all(_closing_paragraph(answer_text)) if not _is_equation(p)}) > 1:
             # Different answers boxed side by side at the end: a hedge, not an answer.
             return Decision("malformed", "conflicting_answers", shown_gold, " ; ".join(predicted))
         else:
             # Intermediate results boxed on the way: the last boxed answer is the final one.
             predicted = [predicted[-1]]
     shown_pred = " ; ".join(predicted)
-    if len(predicted) != len(golds):
+    gold_items = _distinct(item for g in golds for item in answer_items(g))
+    pred_items = _distinct(item for p in predicted for item in answer_items(p))
+    if len(gold_items) > 1 and len(pred_items) > len(gold_items):
+        # Several parts, with intermediate results boxed on the way: the closing summary's boxes.
+        closing = boxed_all(_closing_paragraph(answer_text))
+        if closing:
+            predicted = closing
+            pred_items = _distinct(item for p in closing for item in answer_items(p))
+            shown_pred = " ; ".join(closing)
+    if len(gold_items) != len(pred_items):
         return Decision("wrong", "part_count_mismatch", shown_gold, shown_pred)
-    return _compare_parts(golds, predicted, source, shown_gold, shown_pred)
+    if len(gold_items) == 1:
+        return _compare_parts(golds[-1:], predicted[-1:], source, shown_gold, shown_pred)
+    return _compare_lists(gold_items, pred_items, source, shown_gold, shown_pred)
 
 
 def _multiple_choice(problem: str, gold: Gold, predicted: list[str], shown_gold: str, shown_pred: str) -> Decision | Comparison | None:
     choices = options(problem)
     # cn_k12 references often box the value and then the letter: the last letter is the answer.
-    letters = [letter for letter in map(choice_letter, gold.answers) if letter is not None]
-    gold_letter = letters[-1] if letters else None
-    if not choices or gold_letter is None or gold_letter not in choices:
+    letters = [found for found in map(choice_letters, gold.answers) if found]
+    gold_letters = letters[-1] if letters else None
+    if not choices or not gold_letters or not gold_letters <= set(choices):
         return None
-    pred_letter = choice_letter(predicted[-1])
-    if pred_letter is not None:
-        reason = "mc_letter_match" if pred_letter == gold_letter else "mc_letter_mismatch"
-        return Decision("correct" if pred_letter == gold_letter else "wrong", reason, gold_letter, pred_letter)
+    pred_letters = choice_letters(predicted[-1])
+    if pred_letters:
+        same = pred_letters == gold_letters
+        return Decision("correct" if same else "wrong", "mc_letter_match" if same else "mc_letter_mismatch", "".join(sorted(gold_letters)), "".join(sorted(pred_letters)))
+    if len(gold_letters) > 1:
+        return Decision("wrong", "mc_letter_mismatch", "".join(sorted(gold_letters)), shown_pred)
+    gold_letter = next(iter(gold_letters))
     option_text = choices[gold_letter]
     if normalize(option_text) == normalize(predicted[-1]):
         return Decision("correct", "mc_text_match", gold_letter, shown_pred)
@@ -203,6 +251,79 @@ def split_top_level(answer: str) -> list[str]:
     parts.append("".join(current).strip())
     return [p for p in parts if p]
 
+
+# "6 \text{ and } 8", "p = -1 \text{ or } p = 2", "1; 2", "x = 1 \quad y = 2"
+_LIST_JOINERS = re.compile(r"\\text\{\s*(?:and|or|,)\s*\}|\\q?quad|;|\s(?:and|or)\s|(?<=\))\s*(?:and|or)\s*(?=\()")
+_THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|,\\!\s*|,)(?=\d{3}(?!\d))")
+# "x = ", "a_1 = ", "f(x) = " before a value
+_NAME = re.compile(r"^([A-Za-z](?:_\{?\w+\}?)?(?:\(\w\))?)\s*=\s*(?=[^=]*$)")
+
+
+def answer_items(answer: str) -> list[str]:
+    """An answer as a list of its values: `1, 2` / `\\{1,2\\}` / `6 \\text{ and } 8` / `x=-5, p=\\frac{14}{3}`
+    give two items; a tuple, interval or union stays one. Thousands separators do not split."""
+    text = answer.strip().strip("$").strip()
+    text = _SPACING.sub(" ", _THOUSANDS.sub("", text))
+    text = _set_contents(text)
+    text = _LIST_JOINERS.sub(",", text)
+    items = [item for item in split_top_level(text) if item.strip("\\, ")]
+    return _distinct(signed for item in items for signed in _plus_minus(item)) or [answer]
+
+
+def _set_contents(text: str) -> str:
+    """`\\{1, 2\\}` or `{1, 2}` -> `1, 2` when the braces enclose the whole answer."""
+    open_, close = ("\\{", "\\}") if text.startswith("\\{") else ("{", "}")
+    if not (text.startswith(open_) and text.endswith(close)):
+        return text
+    depth = 0
+    for i, char in enumerate(text):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if char == "}" and depth == 0 and i < len(text) - 1:
+            return text  # `{a}{b}`: the first brace closes early
+    return text[len(open_) : -len(close)]
+
+
+def _plus_minus(item: str) -> list[str]:
+    """`3 \\pm 2\\sqrt{2}` -> `3 + 2\\sqrt{2}`, `3 - 2\\sqrt{2}` (one ± only)."""
+    if item.count("\\pm") != 1 or "\\mp" in item:
+        return [item]
+    return [item.replace("\\pm", "+"), item.replace("\\pm", "-")]
+
+
+def _distinct(items: Iterable[str]) -> list[str]:
+    """Items in order, each once (an answer restated, or one solution listed twice)."""
+    seen: dict[str, str] = {}
+    for item in items:
+        seen.setdefault(normalize(item), item)
+    return list(seen.values())
+
+
+def _item_name(item: str) -> tuple[str, str]:
+    named = _NAME.match(item)
+    return (named[1], item[named.end() :].strip()) if named else ("", item)
+
+
+def _compare_lists(golds: list[str], preds: list[str], source: str, shown_gold: str, shown_pred: str) -> Decision | Comparison:
+    """Several values on each side, in any order. Named values (`x = 1, y = 2`) are matched by
+    name; plain numbers as a multiset (`1 and -2` against `-2, 1`); anything else as a set by math-verify."""
+    gold_named, pred_named = [_item_name(g) for g in golds], [_item_name(p) for p in preds]
+    if all(n for n, _ in gold_named) and all(n for n, _ in pred_named):
+        by_name = dict(pred_named)
+        if {n for n, _ in gold_named} != set(by_name) or len(by_name) != len(preds):
+            return Decision("wrong", "part_count_mismatch", shown_gold, shown_pred)
+        return _compare_parts(tuple(v for _, v in gold_named), [by_name[n] for n, _ in gold_named], source, shown_gold, shown_pred)
+    if sorted(map(normalize, golds)) == sorted(map(normalize, preds)):
+        return Decision("correct", "exact_match", shown_gold, shown_pred)
+    gold_values, pred_values = [v for _, v in gold_named], [v for _, v in pred_named]
+    if any(_APPROXIMATE.fullmatch(normalize(p)) for p in pred_values) and any(_EXACT_ONLY.search(g) for g in gold_values):
+        return Decision("wrong", "approximate_decimal", shown_gold, shown_pred)  # as in _compare_parts
+    gold_numbers, pred_numbers = [number(v) for v in gold_values], [number(v) for v in pred_values]
+    if None not in gold_numbers and None not in pred_numbers:
+        same = sorted(gold_numbers) == sorted(pred_numbers)  # type: ignore[type-var]
+        return Decision("correct" if same else "wrong", "numeric_match" if same else "numeric_mismatch", shown_gold, shown_pred)
+    # math-verify compares comma-separated values as sets.
+    return Comparison(((", ".join(gold_values), ", ".join(pred_values)),), "symbolic_match", "symbolic_mismatch", shown_gold, shown_pred)
+
 _TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
 _SPACING = re.compile(r"\\[,;:! ]|\\quad|\\qquad|~")
 _UNITS = re.compile(
@@ -221,7 +342,7 @@ def normalize(answer: str) -> str:
     text = _BRACELESS_FRAC.sub(r"\\frac{\1}{\2}", text)  # \\frac43 -> \\frac{4}{3}
     text = text.replace("^\\circ", "").replace("^{\\circ}", "").replace("°", "").replace("\\%", "%")
     text = _SPACING.sub("", text)
-    text = re.sub(r"^[a-zA-Z]\s*=\s*", "", text)  # "x = 5" -> "5"
+    text = _NAME.sub("", text)  # "x = 5" -> "5", "f(x) = 2x+3" -> "2x+3"
     text = text.replace("$", "").replace(" ", "").rstrip(".")
     return text
 
@@ -234,6 +355,10 @@ def number(answer: str) -> Fraction | None:
     text = _UNITS.sub("", text).strip()
     text = _BRACELESS_FRAC.sub(r"\\frac{\1}{\2}", text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac"))
     text = text.replace("{,}", ",").rstrip(",.;:")
+    spaced = re.fullmatch(r"(-?\d+)\s+(\d+)/(\d+)", text.strip())  # "1 1/2", before spaces go
+    if spaced and int(spaced[3]):
+        whole, frac = int(spaced[1]), Fraction(int(spaced[2]), int(spaced[3]))
+        return whole - frac if whole < 0 else whole + frac
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text).replace(" ", "")
     mixed = re.fullmatch(r"(-?\d+)\\frac\{(\d+)\}\{(\d+)\}", text)
     if mixed and int(mixed[3]):
@@ -262,6 +387,18 @@ def _close(a: Fraction, b: Fraction) -> bool:
 _GOLD_CACHE: dict[str, object] = {}
 
 
+_DOUBLE_BRACES = re.compile(r"\{\{([^{}]*)\}\}")
+
+
+def _single_braces(text: str) -> str:
+    """`\\frac{{x}}{{x^2}}` -> `\\frac{x}{x^2}` (cn_k12 references double them; math-verify fails)."""
+    while True:
+        tidier = _DOUBLE_BRACES.sub(r"{\1}", text)
+        if tidier == text:
+            return text
+        text = tidier
+
+
 def symbolic_equal(pairs: tuple[tuple[str, str], ...]) -> bool:
     """All pairs equivalent under math-verify. Its own timeouts are off: the pool enforces a
     wall-clock limit and records parse_timeout, where math-verify would silently answer False."""
@@ -270,6 +407,7 @@ def symbolic_equal(pairs: tuple[tuple[str, str], ...]) -> bool:
     # It warns once per process that its timeout is off; here that is by design.
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     for gold, pred in pairs:
+        gold, pred = _single_braces(gold), _single_braces(pred)
         parsed_gold = _GOLD_CACHE.get(gold)
         if parsed_gold is None:
             parsed_gold = parse(f"\\boxed{{{gold}}}", parsing_timeout=None)
