@@ -342,6 +342,11 @@ class PublishSection(_Section):
     """Hub URL (a mirror or a private hub); empty: the hub's own."""
     private: bool = True
     """Create the repository private."""
+    shard_rows: int = Field(default=50_000, gt=0)
+    """Rows per shard file (`raw/train-00000.jsonl`, ...)."""
+    progressive: bool = False
+    """Upload the raw subset during generation, a shard at a time as it fills, so a long run is
+    never all-or-nothing (needs repo_id). The publish stage then uploads the rest and the card."""
 
 
 class PipelineConfig(_Section):
@@ -386,6 +391,8 @@ class PipelineConfig(_Section):
                     f"names no teacher: {variant.teacher!r} (teachers: {known}); "
                     "or set variants[{i}].dataset".replace("{i}", str(i)),
                 )
+        if self.publish.progressive and not self.publish.repo_id:
+            raise _KeyedValueError("publish.progressive", "uploads during generation need publish.repo_id")
         return self
 
     @property

@@ -80,22 +80,113 @@ def test_upload_to_a_hub_stand_in_through_huggingface_hub(tmp_path: Path, monkey
     stored = tmp_path / "hub" / "datasets" / "me" / "T-data"
     assert sorted(p.relative_to(stored).as_posix() for p in stored.rglob("*") if p.is_file()) == [
         "README.md",
-        "clean/train-00000-of-00001.jsonl",
-        "raw/train-00000-of-00001.jsonl",
+        "clean/train-00000.jsonl",
+        "raw/train-00000.jsonl",
     ]
-    assert (stored / "raw" / "train-00000-of-00001.jsonl").read_bytes() == (tmp_path / "runs" / "x" / "data" / "raw" / "T.jsonl").read_bytes()
+    assert (stored / "raw" / "train-00000.jsonl").read_bytes() == (tmp_path / "runs" / "x" / "data" / "raw" / "T.jsonl").read_bytes()
     assert [kind for kind, _ in hub.requests if kind != "validate-yaml"] == ["create", "preupload", "commit"]
     assert "uploaded to huggingface me/T-data" in result.stdout
     run = RunDir(tmp_path / "runs" / "x")
     assert "hf_test_token_987654" not in "".join(p.read_text(errors="replace") for p in run.root.rglob("*") if p.is_file())
 
 
-def test_modelscope_upload_is_not_built_yet_and_says_so_after_laying_out(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("MODELSCOPE_API_TOKEN", "ms-token")
-    config = _small_run(tmp_path, 'repo_id = "me/MathR"\n')
-    result = subprocess.run(rchain_cmd("publish", str(config)), capture_output=True, text=True, timeout=60)
-    assert result.returncode == ExitCode.NOT_BUILT and "uploading to modelscope is not built yet" in result.stderr
-    assert (tmp_path / "runs" / "x" / "publish" / "T" / "raw" / "train-00000-of-00001.jsonl").exists()
+def test_upload_to_a_modelscope_stand_in_through_modelscopes_hub_api(tmp_path: Path, monkeypatch) -> None:
+    from hub_standin import ModelScopeStandIn
+
+    monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "ms-cache"))
+    hub = ModelScopeStandIn(tmp_path / "hub", token="ms-test-token-24680").start()
+    try:
+        config = _small_run(tmp_path, f'repo_id = "me/{{teacher}}-data"\nendpoint = "{hub.url}"\n')
+        monkeypatch.setenv("MODELSCOPE_API_TOKEN", "ms-wrong-token-13579")
+        refused = subprocess.run(rchain_cmd("publish", str(config)), capture_output=True, text=True, timeout=120)
+        assert refused.returncode != 0 and "AccessToken is invalid" in refused.stdout + refused.stderr
+        assert "ms-wrong-token-13579" not in refused.stdout + refused.stderr
+        monkeypatch.setenv("MODELSCOPE_API_TOKEN", "ms-test-token-24680")
+        first = subprocess.run(rchain_cmd("publish", str(config)), capture_output=True, text=True, timeout=120)
+        assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+        again = subprocess.run(rchain_cmd("publish", str(config)), capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    finally:
+        hub.stop()
+    stored = tmp_path / "hub" / "datasets" / "me" / "T-data"
+    run = RunDir(tmp_path / "runs" / "x")
+    assert sorted(p.relative_to(stored).as_posix() for p in stored.rglob("*") if p.is_file()) == ["README.md", "clean/train-00000.jsonl", "raw/train-00000.jsonl"]
+    assert (stored / "raw" / "train-00000.jsonl").read_bytes() == run.raw_path("T").read_bytes()
+    assert (stored / "README.md").read_bytes() == (run.root / "publish" / "T" / "README.md").read_bytes()
+    assert hub.created == [{"Owner": "me", "Name": "T-data", "Visibility": "1", "License": "Apache-2.0"}]  # private, created once
+    kinds = [kind for kind, _ in hub.requests]
+    assert kinds.count("commit") == 2 and "put-blob" in kinds and "unknown" not in kinds
+    assert "uploaded to modelscope me/T-data" in first.stdout
+    assert not list((run.root / "publish" / "T").rglob("*cache*"))  # the client's upload cache stays out of the dataset
+    assert "ms-test-token-24680" not in "".join(p.read_text(errors="replace") for p in run.root.rglob("*") if p.is_file())
+
+
+def test_progressive_upload_sends_each_raw_shard_while_generation_runs(tmp_path: Path, monkeypatch) -> None:
+    from hub_standin import ModelScopeStandIn
+
+    monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "ms-cache"))
+    monkeypatch.setenv("MODELSCOPE_API_TOKEN", "ms-progressive-token-1122")
+    synthetic.write_jsonl(tmp_path / "problems.jsonl", synthetic.problems(per_source=3))
+    port = free_port()
+    hub = ModelScopeStandIn(tmp_path / "hub", token="ms-progressive-token-1122").start()
+    try:
+        config_path = tmp_path / "pipeline.toml"
+        config_path.write_text(
+            f'[run]\nname = "prog"\n[problems]\ndataset = "problems.jsonl"\n'
+            f'[teacher_server]\nenabled = true\nport = {port}\nrate = 60\n'
+            f'[[teachers]]\nname = "MathR"\nmodel = "demo-r1"\nbase_url = "http://127.0.0.1:{port}/v1"\nsamples_per_problem = 2\nconcurrency = 6\n'
+            f'[publish]\nenabled = true\nrepo_id = "me/MathR"\nendpoint = "{hub.url}"\nshard_rows = 10\nprogressive = true\n'
+        )
+        result = subprocess.run(rchain_cmd("run", str(config_path)), capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    finally:
+        hub.stop()
+    run = RunDir(load_config(config_path).run_dir)
+    raw_lines = run.raw_path("MathR").read_bytes().splitlines(keepends=True)
+    assert len(raw_lines) == 54
+    generated = run.read_state("generate")
+    progressive = [c for c in hub.commits if "raw replies so far" in c["summary"]]
+    # Five full shards of ten went up one by one while replies were still being generated.
+    assert [sorted(c["files"]) for c in progressive] == [["README.md", f"raw/train-{i:05d}.jsonl"] for i in range(5)]
+    assert all(c["t"] < generated.ended_at for c in progressive)
+    # The publish stage added the last, partial shard, the clean subset and the final card.
+    stored = tmp_path / "hub" / "datasets" / "me" / "MathR"
+    shards = sorted((stored / "raw").glob("train-*.jsonl"))
+    assert [s.name for s in shards] == [f"train-{i:05d}.jsonl" for i in range(6)]
+    assert b"".join(s.read_bytes() for s in shards) == b"".join(raw_lines)
+    assert (stored / "README.md").read_bytes() == (run.root / "publish" / "MathR" / "README.md").read_bytes()
+    assert "| raw | 54 |" in (stored / "README.md").read_text()
+    # A blob is sent once: the final upload found the five full shards already stored.
+    assert sum(1 for kind, _ in hub.requests if kind == "put-blob") == len(hub.blobs)
+    state = json.loads((run.root / "publish" / ".MathR.progress.json").read_text())
+    assert state["shards"] == 5 and state["offset"] == sum(map(len, raw_lines[:50]))
+
+
+def test_a_refused_progressive_upload_does_not_stop_generation(tmp_path: Path, monkeypatch) -> None:
+    from hub_standin import ModelScopeStandIn
+
+    monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "ms-cache"))
+    monkeypatch.setenv("MODELSCOPE_API_TOKEN", "ms-revoked-token-3344")
+    synthetic.write_jsonl(tmp_path / "problems.jsonl", synthetic.problems(per_source=2))
+    port = free_port()
+    hub = ModelScopeStandIn(tmp_path / "hub", token="another-token").start()
+    try:
+        config_path = tmp_path / "pipeline.toml"
+        config_path.write_text(
+            f'[run]\nname = "refused"\n[problems]\ndataset = "problems.jsonl"\n[teacher_server]\nenabled = true\nport = {port}\nrate = 0\n'
+            f'[[teachers]]\nname = "MathR"\nmodel = "demo-r1"\nbase_url = "http://127.0.0.1:{port}/v1"\n'
+            f'[publish]\nrepo_id = "me/MathR"\nendpoint = "{hub.url}"\nshard_rows = 5\nprogressive = true\n'
+        )
+        result = subprocess.run(rchain_cmd("run", str(config_path)), capture_output=True, text=True, timeout=300)
+    finally:
+        hub.stop()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    run = RunDir(load_config(config_path).run_dir)
+    assert len(run.raw_path("MathR").read_text().splitlines()) == 18  # every reply, though no shard went up
+    log = run.log_path("generate").read_text()
+    assert "uploading raw/train-00000.jsonl to modelscope failed" in log and "AccessToken is invalid" in log
+    assert not (run.root / "publish" / ".MathR.progress.json").exists() and not hub.commits
+    assert "ms-revoked-token-3344" not in log
 
 
 def test_ms_swift_trains_on_an_exported_clean_subset(tmp_path: Path, tiny_model: Path, monkeypatch) -> None:
@@ -110,7 +201,7 @@ def test_ms_swift_trains_on_an_exported_clean_subset(tmp_path: Path, tiny_model:
         f'[[teachers]]\nname = "MathR"\nmodel = "demo-r1"\nbase_url = "http://127.0.0.1:{port}/v1"\n[publish]\nenabled = true\n'
     )
     assert subprocess.run(rchain_cmd("run", str(config_path)), capture_output=True, text=True, timeout=300).returncode == 0
-    shard = tmp_path / "runs" / "pub" / "publish" / "MathR" / "clean" / "train-00000-of-00001.jsonl"
+    shard = tmp_path / "runs" / "pub" / "publish" / "MathR" / "clean" / "train-00000.jsonl"
     train_config = tmp_path / "train.toml"
     train_config.write_text(
         f'[run]\nname = "downstream"\n[[variants]]\nname = "FromHub"\nteacher = "none"\nmodel = "{tiny_model}"\ndataset = "{shard}"\n'

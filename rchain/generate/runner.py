@@ -25,6 +25,7 @@ from rchain.generate.client import FlowControl, Reply, RequestError, StreamCount
 from rchain.generate.replies import assistant_text, request_messages, split_reply, user_prompt
 from rchain.generate.stats import TeacherStats, reply_cost
 from rchain.problems import Problem, load_problems
+from rchain.publish import ProgressivePublisher
 from rchain.records import (
     ChatMessage,
     FailureRecord,
@@ -194,11 +195,13 @@ class TeacherJob:
                 await self.flow.release()
 
 
-async def _report(ctx: StageContext, jobs: list[TeacherJob], stop: asyncio.Event) -> None:
+async def _report(ctx: StageContext, jobs: list[TeacherJob], stop: asyncio.Event, publishers: list[ProgressivePublisher]) -> None:
     while True:
         if ctx.stop_requested.is_set():
             stop.set()
         _emit_snapshots(ctx, jobs)
+        for publisher in publishers:
+            publisher.poll()
         await asyncio.sleep(REPORT_EVERY_S)
 
 
@@ -224,12 +227,17 @@ async def generate(ctx: StageContext, config: PipelineConfig, problems: list[Pro
         for job in jobs:
             if job.stats.resumed:
                 ctx.message(f"{job.teacher.name}: resuming, {job.stats.resumed:,} of {job.stats.total:,} replies already on disk")
-        reporter = asyncio.create_task(_report(ctx, jobs, stop))
+        publishers = [ProgressivePublisher(config, ctx.run, job.teacher, ctx.message) for job in jobs] if config.publish.progressive else []
+        reporter = asyncio.create_task(_report(ctx, jobs, stop, publishers))
         try:
             results = await asyncio.gather(*(job.run(stop) for job in jobs), return_exceptions=True)
         finally:
             reporter.cancel()
             _emit_snapshots(ctx, jobs)
+            for publisher in publishers:  # the shards filled at the very end go up too
+                publisher.close()
+                publisher.poll()
+                publisher.close()
         for result in results:
             if isinstance(result, BaseException):
                 stop.set()
