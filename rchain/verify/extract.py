@@ -41,6 +41,25 @@ def boxed_all(text: str) -> list[str]:
     return found
 
 
+def after_last_boxed(text: str) -> str:
+    """The text after the last `\\boxed{...}` closes ("" when there is none)."""
+    matches = list(_BOXED.finditer(text))
+    if not matches:
+        return ""
+    start = matches[-1].end()
+    if start >= len(text) or text[start] != "{":
+        return text[start:].split(maxsplit=1)[-1] if text[start:].strip() else ""
+    depth = 0
+    for i in range(start, len(text)):
+        if text[i] == "{" and text[i - 1] != "\\":
+            depth += 1
+        elif text[i] == "}" and text[i - 1] != "\\":
+            depth -= 1
+            if depth == 0:
+                return text[i + 1 :]
+    return ""
+
+
 def last_boxed(text: str) -> str | None:
     found = boxed_all(text)
     return found[-1] if found else None

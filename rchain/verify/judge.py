@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterable, Literal
 
-from rchain.verify.extract import Gold, boxed_all, choice_letter, choice_letters, gold_answers, is_proof_problem, options, reply_parts, stated_answer
+from rchain.verify.extract import Gold, after_last_boxed, boxed_all, choice_letter, choice_letters, gold_answers, is_proof_problem, options, reply_parts, stated_answer
 
 Label = Literal["correct", "wrong", "unverifiable", "malformed"]
 MC_SOURCES = frozenset({"cn_k12", "amc_aime", "synthetic_amc"})
@@ -85,7 +85,7 @@ def precheck(source: str, problem: str, solution: str, assistant: str, finish_re
         return dataclasses.replace(outcome, flags=(*outcome.flags, "unboxed_answer"))
     if source in MC_SOURCES:
         # "... \\boxed{4}. Therefore, the correct answer is C: 4.": the option named last is the answer.
-        after = answer_text[answer_text.rfind("\\boxed") :].split("}", 1)[-1]
+        after = after_last_boxed(answer_text)
         named = stated_answer(after, numeric=False) if after.strip() else None
         if named and choice_letters(named):
             if _contradicts(options(problem), predicted[-1], named):
