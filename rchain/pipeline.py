@@ -22,6 +22,7 @@ from rchain.supervisor import Supervisor
 #: Exit codes a stage reports that the command passes on (bad config, missing file, conflict, stub).
 PASSED_THROUGH_CODES = {ExitCode.USAGE, ExitCode.NOT_FOUND, ExitCode.CONFLICT, ExitCode.NOT_BUILT}
 POLL_S = 0.5
+TEACHERS_READY_S = 60.0
 
 
 def server_for(config: PipelineConfig, stage_id: str) -> str | None:
@@ -35,14 +36,25 @@ def server_for(config: PipelineConfig, stage_id: str) -> str | None:
     return None
 
 
-def is_serving(config: PipelineConfig, server_id: str) -> bool:
-    from rchain.serve import base_url, served_models
+def server_url(config: PipelineConfig, server_id: str) -> str:
+    from rchain.serve import base_url
 
     if server_id == "teachers":
-        section = config.teacher_server
-        return served_models(f"http://{section.host}:{section.port}/v1") is not None
-    name = stage_target(server_id)
-    return name in (served_models(base_url(config, name)) or [])
+        return f"http://{config.teacher_server.host}:{config.teacher_server.port}/v1"
+    return base_url(config, stage_target(server_id))
+
+
+def is_serving(config: PipelineConfig, server_id: str) -> bool:
+    from rchain.serve import served_models
+
+    models = served_models(server_url(config, server_id))
+    return models is not None if server_id == "teachers" else stage_target(server_id) in (models or [])
+
+
+def ready_limit_s(config: PipelineConfig, server_id: str) -> float:
+    """How long a running server stage may take before the pipeline gives up on reaching it: the
+    teacher server is up in a second; a model server has deploy.ready_timeout_s to load."""
+    return TEACHERS_READY_S if server_id == "teachers" else config.deploy.ready_timeout_s + TEACHERS_READY_S
 
 
 class Pipeline:
@@ -125,7 +137,16 @@ class Pipeline:
             self.supervisor.start(server_id)
         self.say(f"{server_id}: starting the server...")
         self.current = server_id
+        limit = ready_limit_s(self.config, server_id)
+        deadline = time.monotonic() + limit
         while not is_serving(self.config, server_id):
+            if time.monotonic() > deadline:
+                # Seen under `unshare -n` with the loopback interface down: the server listens,
+                # its stage says ready, and nothing can connect to it.
+                raise StageFailed(
+                    f"{server_id}: the stage runs, but {server_url(self.config, server_id)}/models has not answered from here in {limit:g}s",
+                    hint=f"rchain logs {self.supervisor.run.root} {server_id}; check that this address is reachable from this machine",
+                )
             if not self.supervisor.is_active(server_id):
                 view = RunWatcher(self.supervisor.run, [server_id]).snapshot().stage(server_id)
                 raise StageFailed(
