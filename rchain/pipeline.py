@@ -176,6 +176,7 @@ def run(ctx) -> None:
         time.sleep(POLL_S)
 
     def watch(stage_id: str) -> None:
+        ctx.message(f"{stage_id}: running")  # the pipeline's detail line names the stage it is on
         while supervisor.is_active(stage_id):
             tick()
 

@@ -317,6 +317,12 @@ async def test_run_all_starts_the_plan_detached_with_the_teacher_server(tmp_path
         assert run.read_state("generate").status == "done" and run.read_state("filter").status == "done"
         assert run.read_state("teachers").status == "stopped"
         assert len(run.raw_path("T").read_text().splitlines()) == 18
+        from conftest import events_of
+        from rchain.events import Message
+
+        # Its detail line follows the plan: the server, each stage as it runs, the end.
+        said = [m.text for m in events_of(run, "pipeline", Message)]
+        assert said == ["teachers: starting the server...", "teachers: serving", "generate: running", "filter: running", "pipeline finished: every stage is done"]
         await until(pilot, lambda: "pipeline" in [str(k.value) for k in app.query_one(StageList).rows])
         await pilot.press("q")
     # Opening it again with autostart (what --demo does) does not start a plan that ran before.
