@@ -113,7 +113,7 @@ class HubStandIn(_StandIn):
                 self._store(target, value["path"], data)
                 files.append(value["path"])
         oid = hashlib.sha1(text.encode()).hexdigest()
-        self.commits.append({"repo": f"{namespace}/{name}", "summary": header.get("summary", ""), "files": files})
+        self.commits.append({"repo": f"{namespace}/{name}", "summary": header.get("summary", ""), "files": files, "t": time.time()})
         return web.json_response({"commitUrl": f"{self.url}/{repo_type}/{namespace}/{name}/commit/{oid}", "commitOid": oid, "success": True})
 
     def routes(self, app: web.Application) -> None:
