@@ -317,6 +317,25 @@ def test_answers_with_several_values_match_in_any_order_on_real_math500_rows() -
     assert math500_settle("test/number_theory/417.json", "$\\boxed{11,\\!111,\\!111,\\!100}$") == ("correct", "exact_match")
 
 
+def test_right_values_not_in_the_form_asked_on_real_math500_rows() -> None:
+    # "... in the form Ax + By + Cz + D = 0, where ... gcd(|A|,|B|,|C|,|D|) = 1"
+    assert math500_settle("test/precalculus/659.json", "$\\boxed{5x - 7y + 11z + 4 = 0}$") == ("correct", "exact_match")
+    assert math500_settle("test/precalculus/659.json", "$\\boxed{20x - 28y + 44z + 16 = 0}$") == ("wrong", "not_lowest_terms")
+    # "Simplify cos(2pi/15) cos(4pi/15) cos(8pi/15) cos(16pi/15)": still a product of cosines
+    assert math500_settle("test/precalculus/826.json", "$\\boxed{\\frac{1}{16}}$") == ("correct", "exact_match")
+    assert math500_settle("test/precalculus/826.json", "$\\boxed{\\frac{1}{2}\\cos\\left(\\frac{2\\pi}{15}\\right)\\cos\\left(\\frac{4\\pi}{15}\\right)}$") == ("wrong", "unsimplified")
+    # an approximate value where the exact one is asked
+    assert math500_settle("test/algebra/1339.json", "$\\boxed{x \\approx 600}$") == ("wrong", "approximate_answer")
+    assert math500_settle("test/algebra/1339.json", "$\\boxed{x = 600}$") == ("correct", "exact_match")
+
+
+def test_a_decimal_comma_and_words_inside_the_box() -> None:
+    assert math500_settle("test/number_theory/410.json", "$\\boxed{0,35625}$") == ("correct", "numeric_match")
+    assert math500_settle("test/prealgebra/1558.json", "$\\boxed{1,25}$") == ("correct", "exact_match")
+    assert math500_settle("test/prealgebra/1558.json", "$\\boxed{1,250}$") == ("wrong", "numeric_mismatch")  # a thousands separator
+    assert math500_settle("test/prealgebra/1558.json", "\\boxed{Answer $$ 1.25 $$}") == ("correct", "exact_match")
+
+
 def test_named_values_are_matched_by_name() -> None:
     solution = "Hence $\\boxed{x = -5,\\ p = \\frac{14}{3}}$."
     assert settle("math", "Find x and p.", solution, reply("t", "$\\boxed{p = \\frac{14}{3}, x = -5}$")) == ("correct", "exact_match")

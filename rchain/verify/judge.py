@@ -77,6 +77,7 @@ def precheck(source: str, problem: str, solution: str, assistant: str, finish_re
     if not predicted:  # some replies box their answer at the end of the reasoning only
         answer_text = parts.think[-2000:]
         predicted = boxed_all(answer_text)
+    predicted = [_unwrap_boxed(p) for p in predicted]
     if not predicted:
         stated = stated_answer(parts.answer, numeric=source in NUMERIC_SOURCES or _looks_numeric(gold), problem=problem)
         if stated is None:
@@ -93,6 +94,19 @@ def precheck(source: str, problem: str, solution: str, assistant: str, finish_re
                 return Decision("malformed", "conflicting_answers", shown_gold, f"{predicted[-1]} ; {named}")
             predicted = [*predicted, named]
     return _judge_predicted(source, problem, gold, predicted, shown_gold, answer_text)
+
+
+_ANSWER_WORDS = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is\s*)?[:：]?\s*", re.I)
+_DISPLAY = re.compile(r"^(?:\$\$|\\\[|\\\(|\$)\s*(.*?)\s*(?:\$\$|\\\]|\\\)|\$)$", re.S)
+_DECIMAL_COMMA = re.compile(r"-?\d+,\d{1,2}|-?0,\d+")
+
+
+def _unwrap_boxed(answer: str) -> str:
+    """`\\boxed{Answer $$ 9 $$}` -> `9`: words and math delimiters a box should not hold."""
+    text = _ANSWER_WORDS.sub("", answer.strip())
+    display = _DISPLAY.fullmatch(text)
+    text = display.group(1) if display and text != answer.strip() else text
+    return text or answer
 
 
 _RELATION = re.compile(r"<|>|\\[lg]eq?(?:slant)?\b|\\[lg]t\b|≤|≥|\\neq")
@@ -145,6 +159,8 @@ def _judge_predicted(
         else:
             # Intermediate results boxed on the way: the last boxed answer is the final one.
             predicted = [predicted[-1]]
+    if len(golds) == 1 and len(predicted) == 1 and _DECIMAL_COMMA.fullmatch(predicted[0].strip("$ ")) and "." in golds[0] and number(golds[0]) is not None:
+        predicted = [predicted[0].replace(",", ".")]  # "1000,99" for 1000.99: a decimal comma, not a list
     shown_pred = " ; ".join(predicted)
     gold_items = _distinct(item for g in golds for item in answer_items(g))
     pred_items = _distinct(item for p in predicted for item in answer_items(p))
@@ -203,7 +219,15 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
         if _APPROXIMATE.fullmatch(normalize(pred)) and _EXACT_ONLY.search(gold):
             # 0.6056 for \\sqrt{13}-3: math-verify's rounding would accept it; the answer asked is exact.
             return Decision("wrong", "approximate_decimal", shown_gold, shown_pred)
+        if "\\approx" in pred or "≈" in pred:
+            return Decision("wrong", "approximate_answer", shown_gold, shown_pred)  # "x \\approx 600" is not "600"
         g, p = number(gold), number(pred)
+        if g is not None and p is None and _UNEVALUATED.search(pred):
+            # "\\frac{1}{4}[\\cos^2(\\frac{2\\pi}{5}) + ...]" for 1/16: equal, perhaps, but not an answer.
+            return Decision("wrong", "unsimplified", shown_gold, shown_pred)
+        if _scaled_equation(gold, pred):
+            # "20x - 28y + 44z + 16 = 0" where "5x - 7y + 11z + 4 = 0" (coprime coefficients) is asked.
+            return Decision("wrong", "not_lowest_terms", shown_gold, shown_pred)
         if g is not None and p is None and source in NUMERIC_SOURCES:
             # A word problem's answer given in a sentence: its one number, or no decision.
             found = [number(n) for n in _NUMBER_IN_TEXT.findall(pred)]
@@ -233,6 +257,20 @@ _BRACELESS_FRAC = re.compile(r"\\frac(\d)(\d)")
 _NUMBER_IN_TEXT = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?!\d)")
 _APPROXIMATE = re.compile(r"-?\d*\.\d{3,}")
 _EXACT_ONLY = re.compile(r"\\sqrt|\\pi|\\log|\\ln|\\sin|\\cos|\\tan|e\^|\\frac\{[^}]*\}\{(?:3|6|7|9|11|12|13)\}")
+
+
+_UNEVALUATED = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc|log|ln|arcsin|arccos|arctan|sum|prod|int)\b")
+_INTEGER = re.compile(r"\d+")
+
+
+def _scaled_equation(gold: str, pred: str) -> bool:
+    """The same linear equation with every coefficient multiplied by one integer k > 1."""
+    g, p = normalize(gold), normalize(pred)
+    if "=" not in g or _INTEGER.sub("#", g) != _INTEGER.sub("#", p):
+        return False
+    pairs = [(int(a), int(b)) for a, b in zip(_INTEGER.findall(g), _INTEGER.findall(p), strict=True) if int(a)]
+    ratios = {Fraction(b, a) for a, b in pairs}
+    return len(ratios) == 1 and next(iter(ratios)).denominator == 1 and next(iter(ratios)) > 1
 
 
 def split_top_level(answer: str) -> list[str]:
