@@ -216,6 +216,7 @@ class ProgressivePublisher:
         self.repo = repo_for(config, teacher.name)
         self._thread: threading.Thread | None = None
         self._retry_at = 0.0
+        self._shrunk = False
 
     def poll(self) -> None:
         """Start an upload if a shard is full and none is running; returns at once."""
@@ -234,6 +235,15 @@ class ProgressivePublisher:
         raw = self.run.raw_path(self.teacher.name)
         rows = self.config.publish.shard_rows
         if not raw.exists():
+            return None
+        if raw.stat().st_size < self.offset:
+            if not self._shrunk:
+                self._shrunk = True
+                self.report(
+                    f"{self.teacher.name}: {raw} is shorter than the {self.shards} shard(s) already uploaded; progressive upload stops "
+                    f"(delete {self.state_path} to start over)",
+                    "warning",
+                )
             return None
         with raw.open("rb") as f:
             f.seek(self.offset)

@@ -214,3 +214,31 @@ def test_ms_swift_trains_on_an_exported_clean_subset(tmp_path: Path, tiny_model:
     result = subprocess.run(rchain_cmd("train", str(train_config)), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert (tmp_path / "runs" / "downstream" / "train" / "FromHub" / "checkpoint-3" / "trainer_state.json").exists()
+
+
+def test_progressive_publisher_cuts_only_complete_lines_and_notices_a_shrunk_raw_file(tmp_path: Path, monkeypatch) -> None:
+    from rchain import publish
+
+    config_path = _small_run(tmp_path, 'repo_id = "me/T"\nshard_rows = 2\nprogressive = true\n')
+    config = load_config(config_path)
+    run = RunDir(config.run_dir)
+    raw = run.raw_path("T")
+    raw.write_bytes(b'{"uid": "a"}\n{"uid": "b"}\n{"uid": "c"}\n{"uid": "d"}\n{"uid": "e", "torn')  # a line still being written
+    sent: list[list[str]] = []
+    monkeypatch.setattr(publish, "upload", lambda config, folder, repo, files=None, message="": sent.append(files) or "ok")
+    said: list[tuple[str, str]] = []
+    publisher = publish.ProgressivePublisher(config, run, config.teacher("T"), lambda text, level: said.append((level, text)))
+    publisher.poll()
+    publisher.close()
+    assert sent == [["raw/train-00000.jsonl", "README.md"], ["raw/train-00001.jsonl", "README.md"]]
+    assert (run.root / "publish" / "T" / "raw" / "train-00001.jsonl").read_bytes() == b'{"uid": "c"}\n{"uid": "d"}\n'
+    # A restart goes on from what was uploaded; the torn line, completed, is part of the next shard.
+    raw.write_bytes(raw.read_bytes() + b'"}\n{"uid": "f"}\n')
+    again = publish.ProgressivePublisher(config, run, config.teacher("T"), lambda text, level: said.append((level, text)))
+    again.poll()
+    again.close()
+    assert sent[-1] == ["raw/train-00002.jsonl", "README.md"] and len(sent) == 3
+    raw.write_bytes(b'{"uid": "z"}\n')  # the raw file started over under the same run
+    again.poll()
+    again.close()
+    assert len(sent) == 3 and said[-1][0] == "warning" and "shorter than the 3 shard(s) already uploaded" in said[-1][1]
