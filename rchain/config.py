@@ -220,6 +220,36 @@ class Teacher(_Section):
         return name
 
 
+class LlmJudgeSection(_Section):
+    enabled: bool = False
+    """Ask an LLM about the replies the rules could not settle (off by default)."""
+    model: str = ""
+    """Model id sent to the judge's API."""
+    base_url: str = ""
+    """OpenAI-compatible endpoint of the judge."""
+    api_key_env: str = ""
+    """Name of the environment variable holding the judge's API key."""
+    concurrency: int = Field(default=8, ge=1)
+    """Judge requests in flight at most."""
+    max_tokens: int = Field(default=4096, ge=1)
+    """Longest judge reply (a reasoning judge needs room to think)."""
+    reasons: list[str] = ["parse_timeout", "parse_error", "ambiguous_answer", "no_gold_answer"]
+    """Rule reasons whose replies go to the judge instead of being settled by that reason."""
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, name: str) -> str:
+        if name and not _ENV_NAME.match(name):
+            raise ValueError("must be the NAME of an environment variable, not the key itself")
+        return name
+
+    @model_validator(mode="after")
+    def _complete(self) -> LlmJudgeSection:
+        if self.enabled and not (self.model and self.base_url):
+            raise ValueError("enabled = true needs model and base_url")
+        return self
+
+
 class FilterSection(_Section):
     unverifiable: Literal["drop", "keep"] = "drop"
     """What to do with replies whose reference has no checkable answer (proofs)."""
@@ -231,6 +261,8 @@ class FilterSection(_Section):
     """Wall-clock limit to verify one reply; past it the verdict is parse_timeout."""
     workers: int = Field(default=0, ge=0)
     """Verification worker processes; 0 = one per core."""
+    llm_judge: LlmJudgeSection = LlmJudgeSection()
+    """An LLM for the replies the rules could not settle, recorded as its verdicts."""
 
 
 class Variant(_Section):
@@ -414,6 +446,8 @@ class PipelineConfig(_Section):
     def secret_env_names(self) -> list[str]:
         """Environment variables whose values must never be written anywhere."""
         names = [t.api_key_env for t in self.teachers if t.api_key_env]
+        if self.filter.llm_judge.api_key_env:
+            names.append(self.filter.llm_judge.api_key_env)
         if self.publish.token_env:
             names.append(self.publish.token_env)
         return names

@@ -1,5 +1,5 @@
-"""Local stand-ins for the hubs' HTTP APIs, enough for the real clients to create a dataset
-repository and upload a folder to it:
+"""Local stand-ins for HTTP services that rchain's real clients talk to in tests. The hubs, enough
+for the real clients to create a dataset repository and upload a folder to it:
 
 * `HubStandIn`: the HuggingFace Hub, for `HfApi.create_repo` and `HfApi.upload_folder` of small
   files (uploaded "regular", base64 in the commit, no LFS);
@@ -9,6 +9,9 @@ repository and upload a folder to it:
 
 Each stores what a client commits under `root/<repo_type>s/<namespace>/<name>/` and records every
 request, so a test can check what the real client sent.
+
+And `JudgeStandIn`: an OpenAI-compatible chat endpoint that streams a judge's one-word answer,
+chosen by the test per reply.
 """
 
 from __future__ import annotations
@@ -204,3 +207,36 @@ class ModelScopeStandIn(_StandIn):
         app.router.add_post("/api/v1/repos/datasets/{owner}/{name}/info/lfs/objects/batch", self._lfs_batch)
         app.router.add_put("/lfs-upload/{oid}", self._put_blob)
         app.router.add_post("/api/v1/repos/datasets/{owner}/{name}/commit/{rev}", self._commit)
+
+
+class JudgeStandIn(_StandIn):
+    """Streams `answers[key]` for the first key found in the prompt ("YES", "NO", anything)."""
+
+    def __init__(self, answers: dict[str, str], token: str) -> None:
+        super().__init__(Path("."), token)
+        self.answers = answers
+        self.prompts: list[str] = []
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(("chat", request.headers.get("Authorization", "")))
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return web.json_response({"error": {"message": "Invalid API key"}}, status=401)
+        body = await request.json()
+        text = body["messages"][-1]["content"]
+        self.prompts.append(text)
+        said = next((answer for key, answer in self.answers.items() if key in text), "NO")
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        chunks = [
+            {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]},
+            {"choices": [{"index": 0, "delta": {"content": said}, "finish_reason": None}]},
+            {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            {"choices": [], "usage": {"prompt_tokens": len(text) // 4, "completion_tokens": 1, "total_tokens": len(text) // 4 + 1}},
+        ]
+        for chunk in chunks:
+            await response.write(b"data: " + json.dumps({"id": "j", "object": "chat.completion.chunk", "model": body["model"], **chunk}).encode() + b"\n\n")
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/chat/completions", self._chat)

@@ -184,6 +184,60 @@ def test_filter_stage_with_keep_policies_overrides_and_a_hanging_reply(tmp_path:
     assert clean() == ["mc:0", "g:0"]  # mc:1 rejected by hand, so mc:0 is the shortest left; g:0 accepted
 
 
+def test_the_optional_llm_judge_settles_what_the_rules_cannot(tmp_path: Path, monkeypatch) -> None:
+    """Real R1 replies to GSM8K problems whose references lost their '#### n' line (as a dropped-in
+    dataset may have): the rules find no answer to check against, so the judge is asked."""
+    from hub_standin import JudgeStandIn
+
+    by_id = {r["id"]: r for r in R1}
+
+    def row(ident: str, uid: str, solution: str | None = None) -> dict:
+        r = by_id[ident]
+        raw = r["response_raw"]
+        end, start = int(r["reasoning_end"] or 0), int(r["content_start"] or 0)
+        reference = solution if solution is not None else re.sub(r"\n?#### .*$", "", r["gold_solution"]).strip()
+        return raw_record(uid, ident, "gsm8k", r["problem"], reference, reply(raw[:end], raw[start:]))
+
+    records = [
+        row("cohere_r1_gsm8k_162", "marbles:0"),  # "... would cost $92 after 36 months."
+        row("cohere_r1_gsm8k_799", "bread:0"),
+        row("cohere_r1_gsm_symbolic_88", "keisha:0", "Add the distance run to the distance walked."),  # (this one has no gold solution)
+        row("cohere_r1_gsm8k_162", "marbles:ref", by_id["cohere_r1_gsm8k_162"]["gold_solution"]),  # with its '####': the rules settle it
+    ]
+    monkeypatch.setenv("RCHAIN_JUDGE_KEY", "sk-judge-secret-777")
+    judge = JudgeStandIn({"would cost $92": "Comparing the two: YES", "3 loaves of bread": "NO", "Keisha": "It is hard to say."}, token="sk-judge-secret-777").start()
+    try:
+        config = tmp_path / "pipeline.toml"
+        config.write_text(
+            f'[run]\nname = "j"\n[filter.llm_judge]\nenabled = true\nmodel = "judge-model"\nbase_url = "{judge.url}/v1"\napi_key_env = "RCHAIN_JUDGE_KEY"\n',
+            encoding="utf-8",
+        )
+        run_root = tmp_path / "runs" / "j"
+        write_raw(run_root, "MathR", records)
+        result = subprocess.run(rchain_cmd("filter", str(config)), capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        again = subprocess.run(rchain_cmd("filter", str(config)), capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0, again.stdout + again.stderr
+    finally:
+        judge.stop()
+    lines = (run_root / "data/verdicts/MathR.jsonl").read_text().splitlines()
+    verdicts = {v["uid"]: v for v in map(json.loads, lines)}
+    assert len(lines) == 4  # one verdict per reply, the judge's where it was asked
+    assert {uid: (v["label"], v["reason"]) for uid, v in verdicts.items()} == {
+        "marbles:0": ("correct", "llm_judge_match"),
+        "bread:0": ("wrong", "llm_judge_mismatch"),
+        "keisha:0": ("unverifiable", "no_gold_answer"),  # the judge said neither: the rule verdict stands
+        "marbles:ref": ("correct", "exact_match"),
+    }
+    assert {"llm_judge", "rule:no_gold_answer"} <= set(verdicts["marbles:0"]["flags"]) and "llm_judge_failed" in verdicts["keisha:0"]["flags"]
+    # Asked once each, about the three unsettled replies only; the rerun asked nothing.
+    assert len(judge.prompts) == 3 and all("Reference solution:" in text and "YES or NO" in text for text in judge.prompts)
+    assert "llm judge: 1 agree with the reference, 1 do not, 1 unsettled" in result.stdout
+    clean = [json.loads(line)["uid"] for line in (run_root / "data/clean/MathR.jsonl").read_text().splitlines()]
+    assert clean == ["marbles:0", "marbles:ref"]
+    assert "sk-judge-secret-777" not in "".join(p.read_text(errors="replace") for p in run_root.rglob("*") if p.is_file())
+
+
 def test_one_answer_boxed_in_pieces_is_compared_part_by_part() -> None:
     row = next(r for r in R1 if r["benchmark"] == "math500" and r["gold_answer"] == "3, 5, 7")  # a real R1 reply
     raw, end, start = row["response_raw"], int(row["reasoning_end"]), int(row["content_start"])

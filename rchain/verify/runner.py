@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
 import msgspec
 
-from rchain.config import FilterSection
+from rchain.config import FilterSection, LlmJudgeSection
 from rchain.errors import ConfigError, DataError
 from rchain.events import FilterProgress
 from rchain.records import ChatMessage, JsonlAppender, Override, Verdict, iter_decoded, iter_lines
@@ -133,8 +134,17 @@ def filter_teacher(ctx: StageContext, policy: FilterSection, teacher: str, pool:
     entries: list[_Entry] = []
     out = JsonlAppender(verdicts_path)
     waiting: dict[str, tuple[_RawView, Comparison]] = {}
+    judge = policy.llm_judge if policy.llm_judge.enabled else None
+    held: dict[str, tuple[_RawView, str, str, str, str, tuple[str, ...]]] = {}  # uid -> the rule verdict, for the judge
     flag_cache: dict[str, list[str]] = {}
     last_report = 0.0
+
+    def settle(record: _RawView, label: str, reason: str, gold: str, predicted: str, reply_flags: tuple[str, ...] = ()) -> None:
+        """A rule verdict: recorded, or held back for the LLM judge."""
+        if judge is not None and reason in judge.reasons:
+            held[record.uid] = (record, label, reason, gold, predicted, reply_flags)
+        else:
+            record_verdict(record, label, reason, gold, predicted, reply_flags)
 
     def record_verdict(record: _RawView, label: str, reason: str, gold: str, predicted: str, reply_flags: tuple[str, ...] = ()) -> None:
         nonlocal last_report
@@ -168,7 +178,7 @@ def filter_teacher(ctx: StageContext, policy: FilterSection, teacher: str, pool:
             seen.add(record.uid)
             outcome = precheck(record.source, record.problem, record.solution, assistant, record.finish_reason)
             if isinstance(outcome, Decision):
-                record_verdict(record, outcome.label, outcome.reason, outcome.gold, outcome.predicted, outcome.flags)
+                settle(record, outcome.label, outcome.reason, outcome.gold, outcome.predicted, outcome.flags)
             else:
                 waiting[record.uid] = (record, outcome)
                 yield record.uid, outcome.pairs
@@ -186,12 +196,44 @@ def filter_teacher(ctx: StageContext, policy: FilterSection, teacher: str, pool:
                 label, reason = "correct", comparison.match_reason
             else:
                 label, reason = "wrong", comparison.mismatch_reason
-            record_verdict(record, label, reason, comparison.gold, comparison.predicted, comparison.flags)
+            settle(record, label, reason, comparison.gold, comparison.predicted, comparison.flags)
+        if held:
+            ask_judge(ctx, judge, held, record_verdict)
     finally:
         out.close()
     tally.kept = write_clean(ctx, policy, teacher, entries, verdicts)
     ctx.events.emit(tally.event())
     return tally
+
+
+def ask_judge(ctx: StageContext, judge: LlmJudgeSection, held: dict, record_verdict: Callable[..., None]) -> None:
+    """Settle the held-back replies with the LLM judge (see rchain.verify.llm_judge)."""
+    import asyncio
+
+    from rchain.verify.extract import reply_parts
+    from rchain.verify.llm_judge import Question, ask_all
+
+    api_key = os.environ.get(judge.api_key_env) if judge.api_key_env else None
+    if judge.api_key_env and not api_key:
+        raise ConfigError(f"filter.llm_judge.api_key_env: the environment variable {judge.api_key_env} is not set")
+    questions = [Question(uid, record.problem, record.solution, reply_parts(assistant_of(record)).answer) for uid, (record, *_) in held.items()]
+    outcomes: Counter[str] = Counter()
+
+    def answer(question: Question, said: bool | None, note: str) -> None:
+        record, label, reason, gold, predicted, flags = held.pop(question.uid)
+        if said is None:
+            outcomes["failed"] += 1
+            if outcomes["failed"] <= MAX_BAD_LINES_SHOWN:
+                ctx.message(f"llm judge, {record.uid}: {note}; the rule verdict ({reason}) stands", level="warning")
+            record_verdict(record, label, reason, gold, predicted, (*flags, "llm_judge_failed"))
+            return
+        outcomes["match" if said else "mismatch"] += 1
+        judged = ("correct", "llm_judge_match") if said else ("wrong", "llm_judge_mismatch")
+        record_verdict(record, *judged, gold, predicted, (*flags, "llm_judge", f"rule:{reason}"))
+
+    ctx.message(f"llm judge: asking {judge.model} about {len(questions):,} replies the rules could not settle")
+    asyncio.run(ask_all(judge, api_key, questions, answer))
+    ctx.message(f"llm judge: {outcomes['match']:,} agree with the reference, {outcomes['mismatch']:,} do not, {outcomes['failed']:,} unsettled")
 
 
 def write_clean(ctx: StageContext, policy: FilterSection, teacher: str, entries: list[_Entry], verdicts: dict[str, Verdict]) -> int:
