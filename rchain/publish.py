@@ -20,6 +20,7 @@ import os
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -27,7 +28,7 @@ import orjson
 from rchain.config import PipelineConfig, Teacher
 from rchain.errors import ConfigError, NotFound
 from rchain.records import iter_lines
-from rchain.runs import RunDir
+from rchain.runs import RunDir, write_atomic
 
 SHARD_ROWS = 50_000
 SUBSETS = ("raw", "clean")
@@ -80,6 +81,7 @@ def _date(ts: float | None) -> str:
 
 
 def dataset_card(config: PipelineConfig, run: RunDir, teacher: Teacher, counts: dict[str, int]) -> str:
+    """The card; its YAML header declares a config for each subset in `counts`."""
     stats = _stats(run, teacher.name)
     generate = run.read_state("generate")
     header = [
@@ -93,7 +95,7 @@ def dataset_card(config: PipelineConfig, run: RunDir, teacher: Teacher, counts: 
         "- distillation",
         "configs:",
     ]
-    for subset in SUBSETS:
+    for subset in counts:
         header += [f"- config_name: {subset}", "  data_files:", "  - split: train", f"    path: {subset}/train-*.jsonl"]
     header += ["---", ""]
     g = teacher.generation
@@ -105,7 +107,7 @@ def dataset_card(config: PipelineConfig, run: RunDir, teacher: Teacher, counts: 
         "",
         "| subset | rows |",
         "|---|---|",
-        *[f"| {subset} | {counts[subset]:,} |" for subset in SUBSETS],
+        *[f"| {subset} | {counts[subset]:,} |" for subset in counts],
         "",
         "## Generation",
         "",
@@ -207,7 +209,7 @@ class ProgressivePublisher:
 
     RETRY_S = 60.0
 
-    def __init__(self, config: PipelineConfig, run: RunDir, teacher: Teacher, report) -> None:
+    def __init__(self, config: PipelineConfig, run: RunDir, teacher: Teacher, report: Callable[[str, str], object]) -> None:
         self.config, self.run, self.teacher, self.report = config, run, teacher, report
         self.folder = run.root / "publish" / teacher.name
         self.state_path = run.root / "publish" / f".{teacher.name}.progress.json"
@@ -263,7 +265,8 @@ class ProgressivePublisher:
             (self.folder / "raw").mkdir(parents=True, exist_ok=True)
             (self.folder / name).write_bytes(data)
             rows = (self.shards + 1) * self.config.publish.shard_rows
-            (self.folder / "README.md").write_text(dataset_card(self.config, self.run, self.teacher, {"raw": rows, "clean": 0}), encoding="utf-8")
+            # Only `raw` is declared until the publish stage adds `clean`: a config without files would not load.
+            (self.folder / "README.md").write_text(dataset_card(self.config, self.run, self.teacher, {"raw": rows}), encoding="utf-8")
             try:
                 where = upload(self.config, self.folder, self.repo, files=[name, "README.md"], message=f"rchain: {name} ({rows:,} raw replies so far)")
             except Exception as error:  # a hub or network error must not stop generation
@@ -271,7 +274,7 @@ class ProgressivePublisher:
                 self.report(f"{self.teacher.name}: uploading {name} to {self.config.publish.hub} failed ({error}); trying again in a minute", "warning")
                 return
             self.shards, self.offset = self.shards + 1, offset
-            self.state_path.write_bytes(orjson.dumps({"shards": self.shards, "offset": self.offset, "repo": self.repo}))
+            write_atomic(self.state_path, orjson.dumps({"shards": self.shards, "offset": self.offset, "repo": self.repo}))
             self.report(f"{self.teacher.name}: {name} uploaded to {self.config.publish.hub} {self.repo} ({where}); {rows:,} raw replies published", "info")
 
 

@@ -232,6 +232,8 @@ def test_progressive_publisher_cuts_only_complete_lines_and_notices_a_shrunk_raw
     publisher.close()
     assert sent == [["raw/train-00000.jsonl", "README.md"], ["raw/train-00001.jsonl", "README.md"]]
     assert (run.root / "publish" / "T" / "raw" / "train-00001.jsonl").read_bytes() == b'{"uid": "c"}\n{"uid": "d"}\n'
+    card = (run.root / "publish" / "T" / "README.md").read_text()
+    assert "config_name: raw" in card and "config_name: clean" not in card and "| raw | 4 |" in card  # no config without files
     # A restart goes on from what was uploaded; the torn line, completed, is part of the next shard.
     raw.write_bytes(raw.read_bytes() + b'"}\n{"uid": "f"}\n')
     again = publish.ProgressivePublisher(config, run, config.teacher("T"), lambda text, level: said.append((level, text)))
