@@ -77,3 +77,9 @@ def test_the_demo_runs_every_stage_resumes_after_ctrl_c_and_fills_the_comparison
     report = json.loads((run.root / "report.json").read_text())
     assert {(r["model"], r["benchmark"]) for r in report} == {(v.name, b) for v in config.variants for b in ("math_500", "gpqa_diamond")}
     assert all(r["repeats"] == 2 and r["problems"] in (6, 8) for r in report)
+    # Last, the datasets laid out as they would be published, with cards of the run's counts.
+    assert run.read_state("publish").status == "done"
+    for teacher in config.teachers:
+        card = (run.root / "publish" / teacher.name / "README.md").read_text()
+        raw_rows = len(run.raw_path(teacher.name).read_text().splitlines())
+        assert f"| raw | {raw_rows:,} |" in card and f"| clean | {len(run.clean_path(teacher.name).read_text().splitlines()):,} |" in card
