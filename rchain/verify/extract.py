@@ -250,7 +250,7 @@ def _valued(text: str) -> bool:
 _SENTENCE = re.compile(r"[A-Za-z]{2,}\s+[A-Za-z]{2,}\s")
 _MATH_SPAN = re.compile(r"\\\(\s*(.+?)\s*\\\)|\$([^$]+)\$")
 _LEADING_LETTER = re.compile(r"\*{0,2}\(?([A-E])\)?\*{0,2}[.;,](?:\s|$)")
-_PAREN_MATH = re.compile(r"\\\(\s*(.+?)\s*\\\)()")
+_PAREN_MATH = re.compile(r"\\\(\s*(.+?)\s*\\\)")
 _BOLD_VALUE = re.compile(r"\$?-?\d[\d,]*(?:\.\d+)?\s*%?\s*[A-Za-z/ ]{0,30}")
 
 
