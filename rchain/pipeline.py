@@ -22,7 +22,8 @@ from rchain.supervisor import Supervisor
 #: Exit codes a stage reports that the command passes on (bad config, missing file, conflict, stub).
 PASSED_THROUGH_CODES = {ExitCode.USAGE, ExitCode.NOT_FOUND, ExitCode.CONFLICT, ExitCode.NOT_BUILT}
 POLL_S = 0.5
-TEACHERS_READY_S = 60.0
+#: How long a running server stage may stay out of reach beyond its own start-up time.
+REACH_S = 60.0
 
 
 def server_for(config: PipelineConfig, stage_id: str) -> str | None:
@@ -54,7 +55,7 @@ def is_serving(config: PipelineConfig, server_id: str) -> bool:
 def ready_limit_s(config: PipelineConfig, server_id: str) -> float:
     """How long a running server stage may take before the pipeline gives up on reaching it: the
     teacher server is up in a second; a model server has deploy.ready_timeout_s to load."""
-    return TEACHERS_READY_S if server_id == "teachers" else config.deploy.ready_timeout_s + TEACHERS_READY_S
+    return REACH_S if server_id == "teachers" else config.deploy.ready_timeout_s + REACH_S
 
 
 class Pipeline:

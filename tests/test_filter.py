@@ -23,6 +23,16 @@ def reply(think: str, answer: str) -> str:
     return f"<think>{think}</think>\n\n<answer>{answer}</answer>"
 
 
+R1_BY_ID = {r["id"]: r for r in R1}
+
+
+def r1_assistant(row: dict) -> str:
+    """A real R1 reply as the generate stage stores it (the row keeps where reasoning ends)."""
+    raw = row["response_raw"] or ""
+    end, start = int(row["reasoning_end"] or 0), int(row["content_start"] or 0)
+    return reply(raw[:end], raw[start:])
+
+
 def settle(source: str, problem: str, solution: str, assistant: str, finish: str = "stop") -> tuple[str, str]:
     outcome = precheck(source, problem, solution, assistant, finish)
     if isinstance(outcome, Decision):
@@ -94,10 +104,7 @@ def test_real_r1_math500_replies_agree_with_their_labels() -> None:
     agree = total = 0
     comparisons = []
     for row in rows:
-        raw = row["response_raw"]
-        end, start = int(row["reasoning_end"]), int(row["content_start"])
-        assistant = reply(raw[:end], raw[start:])
-        outcome = precheck("math", row["problem"], f"$\\boxed{{{row['gold_answer']}}}$", assistant, "stop")
+        outcome = precheck("math", row["problem"], f"$\\boxed{{{row['gold_answer']}}}$", r1_assistant(row), "stop")
         if isinstance(outcome, Comparison):
             comparisons.append((row, outcome))
             continue
@@ -189,20 +196,16 @@ def test_the_optional_llm_judge_settles_what_the_rules_cannot(tmp_path: Path, mo
     dataset may have): the rules find no answer to check against, so the judge is asked."""
     from hub_standin import JudgeStandIn
 
-    by_id = {r["id"]: r for r in R1}
-
     def row(ident: str, uid: str, solution: str | None = None) -> dict:
-        r = by_id[ident]
-        raw = r["response_raw"]
-        end, start = int(r["reasoning_end"] or 0), int(r["content_start"] or 0)
+        r = R1_BY_ID[ident]
         reference = solution if solution is not None else re.sub(r"\n?#### .*$", "", r["gold_solution"]).strip()
-        return raw_record(uid, ident, "gsm8k", r["problem"], reference, reply(raw[:end], raw[start:]))
+        return raw_record(uid, ident, "gsm8k", r["problem"], reference, r1_assistant(r))
 
     records = [
         row("cohere_r1_gsm8k_162", "marbles:0"),  # "... would cost $92 after 36 months."
         row("cohere_r1_gsm8k_799", "bread:0"),
         row("cohere_r1_gsm_symbolic_88", "keisha:0", "Add the distance run to the distance walked."),  # (this one has no gold solution)
-        row("cohere_r1_gsm8k_162", "marbles:ref", by_id["cohere_r1_gsm8k_162"]["gold_solution"]),  # with its '####': the rules settle it
+        row("cohere_r1_gsm8k_162", "marbles:ref", R1_BY_ID["cohere_r1_gsm8k_162"]["gold_solution"]),  # with its '####': the rules settle it
     ]
     monkeypatch.setenv("RCHAIN_JUDGE_KEY", "sk-judge-secret-777")
     judge = JudgeStandIn({"would cost $92": "Comparing the two: YES", "3 loaves of bread": "NO", "Keisha": "It is hard to say."}, token="sk-judge-secret-777").start()
@@ -240,9 +243,9 @@ def test_the_optional_llm_judge_settles_what_the_rules_cannot(tmp_path: Path, mo
 
 def test_one_answer_boxed_in_pieces_is_compared_part_by_part() -> None:
     row = next(r for r in R1 if r["benchmark"] == "math500" and r["gold_answer"] == "3, 5, 7")  # a real R1 reply
-    raw, end, start = row["response_raw"], int(row["reasoning_end"]), int(row["content_start"])
+    raw, start = row["response_raw"], int(row["content_start"])
     assert "\\boxed{3}" in raw[start:] and "\\boxed{7}" in raw[start:]
-    assert settle("math", row["problem"], "$\\boxed{3, 5, 7}$", reply(raw[:end], raw[start:])) == ("correct", "exact_match")
+    assert settle("math", row["problem"], "$\\boxed{3, 5, 7}$", r1_assistant(row)) == ("correct", "exact_match")
     assert settle("math", "p", "$\\boxed{3, 5, 7}$", reply("t", "$\\boxed{3}, \\boxed{5}, \\boxed{8}$")) == ("wrong", "numeric_mismatch")
 
 
@@ -283,9 +286,9 @@ def test_decontamination_and_quality_flags_with_real_benchmark_copies(tmp_path: 
 
 def test_an_unboxed_stated_answer_is_judged_and_flagged() -> None:
     row = next(r for r in R1 if r["id"] == "cohere_r1_gsm8k_3")  # a real R1 reply with no \boxed{}
-    raw, end, start = row["response_raw"], int(row["reasoning_end"]), int(row["content_start"])
+    raw, start = row["response_raw"], int(row["content_start"])
     assert "\\boxed" not in raw and "**540 meters**" in raw[start:]
-    outcome = precheck("gsm8k", row["problem"], row["gold_solution"], reply(raw[:end], raw[start:]), "stop")
+    outcome = precheck("gsm8k", row["problem"], row["gold_solution"], r1_assistant(row), "stop")
     assert (outcome.label, outcome.reason, outcome.predicted, outcome.flags) == ("correct", "exact_match", "540", ("unboxed_answer",))
     wrong = precheck("math", "p", "$\\boxed{\\sqrt{13}-3}$", reply("t", "$\\boxed{0.605551275}$"), "stop")
     assert (wrong.label, wrong.reason) == ("wrong", "approximate_decimal")
@@ -423,13 +426,10 @@ def test_a_boxed_inequality_of_a_proof_problem_is_not_a_value() -> None:
 
 
 def test_a_stated_word_problem_answer_skips_the_numbers_the_problem_gives() -> None:
-    by_id = {r["id"]: r for r in R1}
     # "The bag of marbles would cost $92 after 36 months." / "3 loaves of bread cost $4 more than
     # 2 bagels." / "Keisha can travel 18 miles in 8 hours.": 36, 3, 2 and 8 are the problem's own.
     for ident, expected in (("cohere_r1_gsm8k_162", "92"), ("cohere_r1_gsm8k_799", "4"), ("cohere_r1_gsm_symbolic_88", "18")):
-        r = by_id[ident]
-        raw = r["response_raw"]
-        end, start = int(r["reasoning_end"] or 0), int(r["content_start"] or 0)
-        outcome = precheck("gsm8k", r["problem"], r["gold_solution"] or f"#### {r['gold_answer']}", reply(raw[:end], raw[start:]), "stop")
+        r = R1_BY_ID[ident]
+        outcome = precheck("gsm8k", r["problem"], r["gold_solution"] or f"#### {r['gold_answer']}", r1_assistant(r), "stop")
         assert isinstance(outcome, Decision), ident
         assert (outcome.label, outcome.predicted, outcome.flags) == ("correct", expected, ("unboxed_answer",)), ident

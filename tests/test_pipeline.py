@@ -40,7 +40,7 @@ class StageRunsButNothingAnswers:
 
 
 def test_an_unreachable_teacher_server_fails_the_pipeline_by_name_instead_of_waiting_forever(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(pipeline, "TEACHERS_READY_S", 0.5)
+    monkeypatch.setattr(pipeline, "REACH_S", 0.5)
     port = free_port()
     config = PipelineConfig.model_validate(
         {"run": {"name": "x", "dir": str(tmp_path)}, "teacher_server": {"enabled": True, "port": port},

@@ -16,16 +16,23 @@ from rchain.errors import ExitCode
 from rchain.runs import RunDir
 
 
-def test_rchain_run_publishes_raw_and_clean_with_a_card_of_the_real_counts(tmp_path: Path, monkeypatch) -> None:
-    synthetic.write_jsonl(tmp_path / "problems.jsonl", synthetic.problems(per_source=3))
+def served_run(tmp_path: Path, name: str, *, per_source: int, server: str = "rate = 0\n", teacher: str = "", publish: str = "enabled = true\n") -> Path:
+    """A pipeline.toml over synthetic problems, one teacher served by the run's own teacher
+    server (`server`, `teacher` and `publish` add lines to their sections); returns its path."""
+    synthetic.write_jsonl(tmp_path / "problems.jsonl", synthetic.problems(per_source=per_source))
     port = free_port()
-    monkeypatch.setenv("RCHAIN_TEST_SECRET", "sk-publish-secret-123456")
     config_path = tmp_path / "pipeline.toml"
     config_path.write_text(
-        f'[run]\nname = "pub"\n[problems]\ndataset = "problems.jsonl"\n'
-        f'[teacher_server]\nenabled = true\nport = {port}\nrate = 0\ndefault_error_rate = 0.3\n'
-        f'[[teachers]]\nname = "MathR"\nmodel = "demo-r1"\nbase_url = "http://127.0.0.1:{port}/v1"\nsamples_per_problem = 2\n'
-        'api_key_env = "RCHAIN_TEST_SECRET"\n[publish]\nenabled = true\n'
+        f'[run]\nname = "{name}"\n[problems]\ndataset = "problems.jsonl"\n[teacher_server]\nenabled = true\nport = {port}\n{server}'
+        f'[[teachers]]\nname = "MathR"\nmodel = "demo-r1"\nbase_url = "http://127.0.0.1:{port}/v1"\n{teacher}[publish]\n{publish}'
+    )
+    return config_path
+
+
+def test_rchain_run_publishes_raw_and_clean_with_a_card_of_the_real_counts(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("RCHAIN_TEST_SECRET", "sk-publish-secret-123456")
+    config_path = served_run(
+        tmp_path, "pub", per_source=3, server="rate = 0\ndefault_error_rate = 0.3\n", teacher='samples_per_problem = 2\napi_key_env = "RCHAIN_TEST_SECRET"\n'
     )
     result = subprocess.run(rchain_cmd("run", str(config_path)), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
@@ -129,17 +136,11 @@ def test_progressive_upload_sends_each_raw_shard_while_generation_runs(tmp_path:
 
     monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "ms-cache"))
     monkeypatch.setenv("RCHAIN_HUB_TOKEN", "progressive-token-1122")
-    synthetic.write_jsonl(tmp_path / "problems.jsonl", synthetic.problems(per_source=3))
-    port = free_port()
     hub = (ModelScopeStandIn if hub_name == "modelscope" else HubStandIn)(tmp_path / "hub", token="progressive-token-1122").start()
     try:
-        config_path = tmp_path / "pipeline.toml"
-        config_path.write_text(
-            f'[run]\nname = "prog"\n[problems]\ndataset = "problems.jsonl"\n'
-            f'[teacher_server]\nenabled = true\nport = {port}\nrate = 60\n'
-            f'[[teachers]]\nname = "MathR"\nmodel = "demo-r1"\nbase_url = "http://127.0.0.1:{port}/v1"\nsamples_per_problem = 2\nconcurrency = 6\n'
-            f'[publish]\nenabled = true\nhub = "{hub_name}"\nrepo_id = "me/MathR"\nendpoint = "{hub.url}"\ntoken_env = "RCHAIN_HUB_TOKEN"\n'
-            'shard_rows = 10\nprogressive = true\n'
+        config_path = served_run(
+            tmp_path, "prog", per_source=3, server="rate = 60\n", teacher="samples_per_problem = 2\nconcurrency = 6\n",
+            publish=f'enabled = true\nhub = "{hub_name}"\nrepo_id = "me/MathR"\nendpoint = "{hub.url}"\ntoken_env = "RCHAIN_HUB_TOKEN"\nshard_rows = 10\nprogressive = true\n',
         )
         result = subprocess.run(rchain_cmd("run", str(config_path)), capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
@@ -171,15 +172,10 @@ def test_a_refused_progressive_upload_does_not_stop_generation(tmp_path: Path, m
 
     monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "ms-cache"))
     monkeypatch.setenv("MODELSCOPE_API_TOKEN", "ms-revoked-token-3344")
-    synthetic.write_jsonl(tmp_path / "problems.jsonl", synthetic.problems(per_source=2))
-    port = free_port()
     hub = ModelScopeStandIn(tmp_path / "hub", token="another-token").start()
     try:
-        config_path = tmp_path / "pipeline.toml"
-        config_path.write_text(
-            f'[run]\nname = "refused"\n[problems]\ndataset = "problems.jsonl"\n[teacher_server]\nenabled = true\nport = {port}\nrate = 0\n'
-            f'[[teachers]]\nname = "MathR"\nmodel = "demo-r1"\nbase_url = "http://127.0.0.1:{port}/v1"\n'
-            f'[publish]\nrepo_id = "me/MathR"\nendpoint = "{hub.url}"\nshard_rows = 5\nprogressive = true\n'
+        config_path = served_run(
+            tmp_path, "refused", per_source=2, publish=f'repo_id = "me/MathR"\nendpoint = "{hub.url}"\nshard_rows = 5\nprogressive = true\n'
         )
         result = subprocess.run(rchain_cmd("run", str(config_path)), capture_output=True, text=True, timeout=300)
     finally:
@@ -197,13 +193,7 @@ def test_ms_swift_trains_on_an_exported_clean_subset(tmp_path: Path, tiny_model:
     """What a user downloads from the hub is training-ready: ms-swift trains on the shard as is."""
     from conftest import CPU_SWIFT
 
-    synthetic.write_jsonl(tmp_path / "problems.jsonl", synthetic.problems(per_source=2))
-    port = free_port()
-    config_path = tmp_path / "pipeline.toml"
-    config_path.write_text(
-        f'[run]\nname = "pub"\n[problems]\ndataset = "problems.jsonl"\n[teacher_server]\nenabled = true\nport = {port}\nrate = 0\n'
-        f'[[teachers]]\nname = "MathR"\nmodel = "demo-r1"\nbase_url = "http://127.0.0.1:{port}/v1"\n[publish]\nenabled = true\n'
-    )
+    config_path = served_run(tmp_path, "pub", per_source=2)
     assert subprocess.run(rchain_cmd("run", str(config_path)), capture_output=True, text=True, timeout=300).returncode == 0
     shard = tmp_path / "runs" / "pub" / "publish" / "MathR" / "clean" / "train-00000.jsonl"
     train_config = tmp_path / "train.toml"
