@@ -134,7 +134,7 @@ def naive_math_verify(case: Case) -> bool:
 
 
 def rchain_verdicts(cases: list[Case]) -> list[tuple[bool, str]]:
-    from rchain.verify.judge import Comparison, precheck, symbolic_equal
+    from rchain.verify.judge import Comparison, precheck, settle_symbolic
     from rchain.verify.pool import VerifyPool
 
     out: list[tuple[bool, str] | None] = [None] * len(cases)
@@ -146,10 +146,10 @@ def rchain_verdicts(cases: list[Case]) -> list[tuple[bool, str]]:
         else:
             out[i] = (outcome.label == "correct", outcome.reason)
     comparisons = dict(jobs)
-    with VerifyPool(symbolic_equal, timeout_s=5.0) as pool:
-        for i, result in pool.map((i, c.pairs) for i, c in jobs):
-            ok = result is True
-            out[i] = (ok, comparisons[i].match_reason if ok else (comparisons[i].mismatch_reason if result is False else "parse_timeout"))
+    with VerifyPool(settle_symbolic, timeout_s=5.0) as pool:
+        for i, result in pool.map(jobs):
+            label, reason = comparisons[i].verdict(result)
+            out[i] = (label == "correct", reason)
     return out  # type: ignore[return-value]
 
 

@@ -15,7 +15,7 @@ from rchain.demo import synthetic
 from rchain.demo.teacher_server import wrong_answer
 from rchain.verify.extract import last_boxed
 from rchain.runs import RunDir
-from rchain.verify.judge import Decision, precheck, symbolic_equal
+from rchain.verify.judge import precheck, settle_here
 
 
 def test_synthetic_references_agree_with_the_filter_and_cover_every_source() -> None:
@@ -27,14 +27,14 @@ def test_synthetic_references_agree_with_the_filter_and_cover_every_source() -> 
         gold = row["solution"].rsplit("\\boxed{", 1)[-1] if "\\boxed{" in row["solution"] else None
         reply = f"<think>worked</think>\n\n<answer>{row['solution']}</answer>"
         outcome = precheck(row["source"], row["problem"], row["solution"], reply, "stop")
-        label = outcome.label if isinstance(outcome, Decision) else ("correct" if symbolic_equal(outcome.pairs) else "wrong")
+        label, _ = settle_here(outcome)
         # The reference solution itself, given as the reply, is judged correct; proofs are not judged.
         assert label == ("unverifiable" if gold is None else "correct"), (row, outcome)
         if gold is not None:  # and a wrong answer of the teacher server's making is caught
             answer = last_boxed(row["solution"])
             wrong = f"<think>worked</think>\n\n<answer>The final answer is $\\boxed{{{wrong_answer(answer, rng)}}}$.</answer>"
             outcome = precheck(row["source"], row["problem"], row["solution"], wrong, "stop")
-            label = outcome.label if isinstance(outcome, Decision) else ("correct" if symbolic_equal(outcome.pairs) else "wrong")
+            label, _ = settle_here(outcome)
             assert label == "wrong", (row["source"], answer, wrong, outcome)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SHARED_DATA, numina_rows, rchain_cmd
-from rchain.verify.judge import Comparison, Decision, number, precheck, symbolic_equal
+from rchain.verify.judge import Comparison, Decision, number, precheck, settle_here, settle_symbolic, symbolic_equal
 from rchain.verify.pool import TIMED_OUT, VerifyPool
 
 NUMINA = [json.loads(line) for line in numina_rows()]
@@ -34,11 +34,7 @@ def r1_assistant(row: dict) -> str:
 
 
 def settle(source: str, problem: str, solution: str, assistant: str, finish: str = "stop") -> tuple[str, str]:
-    outcome = precheck(source, problem, solution, assistant, finish)
-    if isinstance(outcome, Decision):
-        return outcome.label, outcome.reason
-    equal = symbolic_equal(outcome.pairs)
-    return ("correct", outcome.match_reason) if equal else ("wrong", outcome.mismatch_reason)
+    return settle_here(precheck(source, problem, solution, assistant, finish))
 
 
 def mc_row() -> dict:
@@ -110,11 +106,11 @@ def test_real_r1_math500_replies_agree_with_their_labels() -> None:
             continue
         total += 1
         agree += (outcome.label == "correct") == (str(row["label_correct"]) == "True")
-    with VerifyPool(symbolic_equal, workers=2, timeout_s=5) as pool:
-        results = dict(pool.map((i, c.pairs) for i, (_, c) in enumerate(comparisons)))
-    for i, (row, _) in enumerate(comparisons):
+    with VerifyPool(settle_symbolic, workers=2, timeout_s=5) as pool:
+        results = dict(pool.map(enumerate(c for _, c in comparisons)))
+    for i, (row, comparison) in enumerate(comparisons):
         total += 1
-        agree += (results[i] is True) == (str(row["label_correct"]) == "True")
+        agree += (comparison.verdict(results[i])[0] == "correct") == (str(row["label_correct"]) == "True")
     assert total > 100
     assert agree / total >= 0.9, f"{agree}/{total}"
 
@@ -433,3 +429,78 @@ def test_a_stated_word_problem_answer_skips_the_numbers_the_problem_gives() -> N
         outcome = precheck("gsm8k", r["problem"], r["gold_solution"] or f"#### {r['gold_answer']}", r1_assistant(r), "stop")
         assert isinstance(outcome, Decision), ident
         assert (outcome.label, outcome.predicted, outcome.flags) == ("correct", expected, ("unboxed_answer",)), ident
+
+
+PAIRS = {r["id"]: r for r in map(json.loads, filter(None, (SHARED_DATA / "equivalence_pairs" / "pairs.jsonl").read_text(encoding="utf-8").split("\n")))}
+
+
+def pair_settle(ident: str, *, box_gold: bool = True) -> tuple[str, str]:
+    """A peer library's test case as a reply: its pred is the whole answer part, its gold the reference."""
+    row = PAIRS[ident]
+    gold = f"$\\boxed{{{row['gold']}}}$" if box_gold else row["gold"]
+    return settle("math", "", gold, reply("t", row["pred"]))
+
+
+def test_what_a_closing_statement_says_on_real_peer_test_cases() -> None:
+    # "... = \boxed{200} ... = \boxed{255} ... Final Answer: The final answer is $10,455$. I hope it is correct."
+    assert "\\boxed{255}" in PAIRS["eq0172"]["pred"]
+    assert pair_settle("eq0172") == ("correct", "numeric_match")
+    # A reference that is a Minerva-style reply: "The final answer is $28 \%$. I hope it is correct. Note: ..."
+    assert pair_settle("eq0060", box_gold=False) == ("correct", "exact_match")
+    # "Matrix with fractions: $ \begin{pmatrix}...\end{pmatrix} $": the whole answer part is one formula.
+    assert pair_settle("eq0122") == ("correct", "exact_match")
+    assert pair_settle("eq0121") == ("correct", "symbolic_match")  # \left[\begin{array}{cc}...\right] for a pmatrix
+    # But one value stated among words is not pulled out of them.
+    assert settle("math", "", "$\\boxed{x^2}$", reply("t", "I think it is $x^2$ but I am not sure.")) == ("malformed", "no_boxed_in_reply")
+
+
+def test_several_values_of_one_unknown_and_a_decimal_comma_in_the_reference() -> None:
+    # "p = -1 \text{ and } p = \dfrac{15}{8}" against "$p=-1,p=\frac{15}{8}$": the values of p, in any order
+    assert pair_settle("eq0492", box_gold=False) == ("correct", "exact_match")
+    assert settle("math", "", "$\\boxed{p = -1 \\text{ and } p = \\dfrac{15}{8}}$", reply("t", "$\\boxed{p=\\frac{15}{8}, p=-1}$")) == ("correct", "exact_match")
+    assert settle("math", "", "$\\boxed{p = -1 \\text{ and } p = \\dfrac{15}{8}}$", reply("t", "$\\boxed{p=\\frac{15}{8}, p=1}$")) == ("wrong", "numeric_mismatch")
+    # "1,22" written by the reference for 1.22; "1,220" is still a thousands separator.
+    assert pair_settle("eq0006") == ("correct", "exact_match")
+    assert settle("math", "", "$\\boxed{1,22}$", reply("t", "$\\boxed{1.23}$")) == ("wrong", "numeric_mismatch")
+    assert settle("math", "", "$\\boxed{1,220}$", reply("t", "$\\boxed{1.22}$")) == ("wrong", "numeric_mismatch")
+    # A letter followed by a Chinese full stop: "B。不是 A"
+    assert pair_settle("eq0283") == ("correct", "mc_letter_match")
+
+
+def test_a_stated_answer_is_the_result_or_the_formula_the_problem_does_not_give() -> None:
+    # "**3 × $2,200 = $6,600**" and then a paragraph of reasoning with $2,200 in it
+    gsm = R1_BY_ID["cohere_r1_gsm8k_997"]
+    assert settle("gsm8k", gsm["problem"], gsm["gold_solution"], r1_assistant(gsm)) == ("correct", "exact_match")  # "#### 6,600"
+    # "The binary number \(10101001110_2\) is equal to \(2516_8\) in base eight."
+    binary = R1_BY_ID["cohere_r1_math500_71"]
+    assert settle("math", binary["problem"], f"$\\boxed{{{binary['gold_answer']}}}$", r1_assistant(binary)) == ("correct", "exact_match")
+
+
+def cn_k12_settle(suffix: str) -> tuple[str, str]:
+    row = CN_K12_GRADED[f"cohere_ss_cn_k12_math_problems_ss_{suffix}"]
+    response = row["model_response"]
+    return settle("cn_k12", row["problem"], row["gold_solution"], reply(response, response[-1500:]))
+
+
+def test_an_option_named_after_the_working_and_a_letter_for_a_reference_value_on_real_cn_k12_replies() -> None:
+    # Intervals boxed on the way ((0,2), (1,\infty)), the intersection worked out in a paragraph of
+    # its own, then "the correct answer is **A: ...**": the boxes were steps, not a second answer.
+    assert cn_k12_settle("solveable_problems_command-r-03-2024_82_5_164_0") == ("correct", "mc_letter_match")
+    # ... unlike a box followed at once by another option ("$\boxed{4a^2+9a+7}$ The answer is C: $4a^2+3a+7$").
+    assert cn_k12_settle("solveable_problems_command-r-03-2024_82_5_140_2") == ("malformed", "conflicting_answers")
+    # The reference boxes option C's value, the reply "C, $$...$$": the value behind the letter.
+    assert cn_k12_settle("solveable_problems_command-r-03-2024_82_5_165_2") == ("correct", "mc_value_match")
+
+
+def test_an_equal_answer_that_is_not_factored_where_a_factorisation_is_asked() -> None:
+    # "Factorize: $3ya^2 - 6ya + 3y$": a real reply that stops at "**3y(a^2 - 2a + 1)**"
+    row = CN_K12_GRADED["cohere_ss_cn_k12_math_problems_ss_solveable_problems_command-r-03-2024_82_5_223_3"]
+    assert row["problem"].startswith("Factorize:") and row["model_response"].endswith("**3y(a^2 - 2a + 1)**")
+    assert cn_k12_settle("solveable_problems_command-r-03-2024_82_5_223_3") == ("wrong", "not_factored")
+    assert cn_k12_settle("solveable_problems_command-r-03-2024_82_5_223_1") == ("correct", "exact_match")
+    judge = lambda answer: settle("cn_k12", row["problem"], row["gold_solution"], reply("t", f"$\\boxed{{{answer}}}$"))  # noqa: E731
+    assert judge("3ya^2-6ya+3y") == ("wrong", "not_factored")
+    assert judge("3(a-1)^2 y") == ("correct", "symbolic_match")
+    assert judge("3y(1-a)(1-a)") == ("correct", "symbolic_match")
+    # "the greatest common factor of 6432 and 132" asks for a number, not a factorisation.
+    assert settle("math", "What is the greatest common factor of 6432 and 132?", "$\\boxed{12}$", reply("t", "$\\boxed{\\frac{24}{2}}$")) == ("correct", "numeric_match")

@@ -124,7 +124,7 @@ def is_proof_problem(problem: str) -> bool:
 def choice_letter(answer: str) -> str | None:
     """The option letter an answer names: `C`, `(C)`, `\\text{C}`, `\\textbf{(C)}`, `C: 5`."""
     text = re.sub(r"\\(?:text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}", r"\1", answer).strip().strip("$ ")
-    match = re.fullmatch(r"\(?\s*([A-E])\s*\)?(?:\s*[:.．、)]\s*.*)?", text, re.S)
+    match = re.fullmatch(r"\(?\s*([A-E])\s*\)?(?:\s*[:.．、。，)]\s*.*)?", text, re.S)
     return match.group(1) if match else None
 
 
@@ -183,11 +183,32 @@ def _statement(text: str) -> tuple[str, str] | None:
     if not matches:
         return None
     last = matches[-1]
-    answer, line = _unwrap(_BOXED_BELOW.sub("", last.group(1).strip())), last.group(0)
+    stated, line = last.group(1).strip(), last.group(0)
+    inner = _statement(stated) if _STATED.search(stated) else None
+    if inner:
+        return inner[0], line  # "Final Answer: The final answer is $28\\%$.": the statement inside
+    opener = text[last.start(0) : last.start(1)].rstrip()
+    opened = "$" if opener.endswith("$") else "\\(" if opener.endswith("\\(") else ""
+    leading = _LEADING_MATH.fullmatch(opened + stated) if opened else None
+    if leading:
+        # "$28\\%$. I hope it is correct.": the value, not the sentence after it.
+        stated = (leading.group(1) or leading.group(2)).strip()
+    answer = _unwrap(_BOXED_BELOW.sub("", stated))
     if not answer.strip("*:. "):
         following = [row.strip() for row in text[last.end() :].split("\n") if row.strip()]
         answer = line = _unwrap(following[0]) if following else ""
     return (answer, line) if answer.strip("*:. ") else None
+
+
+# A math span, then nothing or another sentence: "$28\\%$. I hope it is correct." ("$5 and $6" is two prices).
+_LEADING_MATH = re.compile(r"(?:\$([^$]+)\$|\\\((.+?)\\\))\s*(?:[.;,!](?:\s+\S.*)?)?", re.S)
+
+
+def final_statement(text: str) -> str | None:
+    """The answer of a closing "Final Answer: The final answer is $X$." (a statement that says
+    it is the final answer), or None."""
+    said = _statement(text)
+    return said[0] if said and "final" in said[1].casefold() else None
 
 
 _BOXED_BELOW = re.compile(r"^(?:boxed|shown|given|written)?\s*(?:below|as|here)?\s*:\s*", re.I)
@@ -208,6 +229,10 @@ def stated_answer(text: str, *, numeric: bool, problem: str = "") -> str | None:
     final value, or (for word problems) the last number of the answer part."""
     tail = text[-1500:]
     lines = [line.strip() for line in tail.split("\n") if line.strip()]
+    labelled = _LABELLED_MATH.fullmatch(lines[0]) if len(lines) == 1 else None
+    if labelled:
+        # "Matrix with fractions: $\\begin{pmatrix}...\\end{pmatrix}$": the whole answer part is one formula.
+        return next(group for group in labelled.groups() if group is not None).strip()
     if len(lines) == 1 and len(lines[0]) <= 40 and not _SENTENCE.search(lines[0]):
         return lines[0].strip("*$ ").removeprefix("\\[").removesuffix("\\]").strip()
     said = _statement(tail)
@@ -220,9 +245,7 @@ def stated_answer(text: str, *, numeric: bool, problem: str = "") -> str | None:
     if said and answer:
         if numeric:
             return _word_problem_number(answer, problem, said[1])
-        # "Archimedes should choose \\( x = -\\dfrac{3}{8} \\)": the statement's first formula.
-        math = _MATH_SPAN.search(said[1])
-        return (math.group(1) or math.group(2)).strip() if math else answer.strip("*").strip().strip("$").strip()
+        return _statement_formula(said[1], problem) or answer.strip("*").strip().strip("$").strip()
     if not lines:
         return None
     if numeric and re.search(r"[:=]", lines[-1]):
@@ -232,7 +255,7 @@ def stated_answer(text: str, *, numeric: bool, problem: str = "") -> str | None:
     closing = tail.rstrip().rstrip(".").rstrip()
     if not numeric and closing.endswith("\\]") and "\\[" in closing:
         return closing[closing.rindex("\\[") + 2 : -2].strip()  # a closing display: "\\[ (5, \\infty) \\]"
-    bold = [b for b in _BOLD.findall(tail) if _BOLD_VALUE.fullmatch(b.strip()) or not numeric and _valued(_unwrap(b))]
+    bold = [value for value in (_bold_value(b, numeric) for b in _BOLD.findall(tail)) if value]
     if bold:
         return _unwrap(bold[-1])
     if numeric:
@@ -242,11 +265,40 @@ def stated_answer(text: str, *, numeric: bool, problem: str = "") -> str | None:
     return None
 
 
+def _statement_formula(line: str, problem: str) -> str | None:
+    """The formula a statement gives: "Archimedes should choose \\( x = -\\dfrac{3}{8} \\)"; of
+    several, the one the problem does not already give ("\\(10101001110_2\\) is equal to \\(2516_8\\)")."""
+    formulas = [(m.group(1) or m.group(2)).strip() for m in _MATH_SPAN.finditer(line)]
+    if len(formulas) > 1:
+        given = _loose(problem)
+        new = [f for f in formulas if _loose(f) not in given]
+        if len(new) == 1:
+            return new[0]
+    return formulas[0] if formulas else None
+
+
+def _loose(text: str) -> str:
+    return re.sub(r"[{}$\s]", "", text)
+
+
+def _bold_value(bold: str, numeric: bool) -> str | None:
+    """A bold text that is a final value: "**540 meters**", the result of "**3 × $2,200 = $6,600**",
+    and for other than word problems an option or a formula."""
+    text = bold.strip()
+    if _BOLD_VALUE.fullmatch(text):
+        return text
+    result = text.rsplit("=", 1)[-1].strip()
+    if "=" in text and _BOLD_VALUE.fullmatch(result):
+        return result
+    return text if not numeric and _valued(_unwrap(text)) else None
+
+
 def _valued(text: str) -> bool:
     """A bold text that can be an answer: an option ("C: $y^2=-8x$") or a formula, not a heading."""
     return bool(choice_letter(text)) or (len(text) <= 80 and bool(re.search(r"[\d$\\]", text)) and not text.endswith(":"))
 
 
+_LABELLED_MATH = re.compile(r"(?:[^$\\]{0,40}:\s*)?(?:\$\$(.+?)\$\$|\$([^$]+)\$|\\\[(.+?)\\\]|\\\((.+?)\\\))\s*\.?", re.S)
 _SENTENCE = re.compile(r"[A-Za-z]{2,}\s+[A-Za-z]{2,}\s")
 _MATH_SPAN = re.compile(r"\\\(\s*(.+?)\s*\\\)|\$([^$]+)\$")
 _LEADING_LETTER = re.compile(r"\*{0,2}\(?([A-E])\)?\*{0,2}[.;,](?:\s|$)")

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterable, Literal
 
-from rchain.verify.extract import Gold, after_last_boxed, boxed_all, choice_letter, choice_letters, gold_answers, is_proof_problem, options, reply_parts, stated_answer
+from rchain.verify.extract import Gold, after_last_boxed, boxed_all, choice_letter, choice_letters, final_statement, gold_answers, is_proof_problem, options, reply_parts, stated_answer
+from rchain.verify.pool import TIMED_OUT, WorkerError
 
 Label = Literal["correct", "wrong", "unverifiable", "malformed"]
 MC_SOURCES = frozenset({"cn_k12", "amc_aime", "synthetic_amc"})
@@ -51,9 +52,31 @@ class Comparison:
     gold: str
     predicted: str
     flags: tuple[str, ...] = ()
+    #: The problem asks for a factorisation: an equal answer with fewer factors is not_factored.
+    factored: bool = False
+
+    def verdict(self, result: object) -> tuple[Label, str]:
+        """Label and reason for what the pool returned: `settle_symbolic`'s reason, TIMED_OUT or a WorkerError."""
+        if result is TIMED_OUT:
+            return "unverifiable", "parse_timeout"  # never "wrong": math-verify's own timeout would say False
+        if isinstance(result, WorkerError):
+            return "unverifiable", "parse_error"
+        return ("correct" if result == self.match_reason else "wrong"), str(result)
 
 
 def precheck(source: str, problem: str, solution: str, assistant: str, finish_reason: str) -> Decision | Comparison:
+    """A verdict by string work alone, or the Comparison that a worker settles with `settle_symbolic`."""
+    outcome = _precheck(source, problem, solution, assistant, finish_reason)
+    if isinstance(outcome, Comparison) and _ASKS_FACTORING.search(problem):
+        return dataclasses.replace(outcome, factored=True)
+    return outcome
+
+
+# "Factorize: ...", "Factor the expression ...", "factor completely" (not "the greatest common factor of").
+_ASKS_FACTORING = re.compile(r"\bfactori[sz]e\b|\bfactor\s+(?:completely|fully|the\s+(?:following|expression|polynomial|quadratic)|\$)", re.I)
+
+
+def _precheck(source: str, problem: str, solution: str, assistant: str, finish_reason: str) -> Decision | Comparison:
     parts = reply_parts(assistant)
     gold = gold_answers(solution)
     shown_gold = " ; ".join(gold.answers)
@@ -84,16 +107,33 @@ def precheck(source: str, problem: str, solution: str, assistant: str, finish_re
             return Decision("malformed", "no_boxed_in_reply", shown_gold)
         outcome = _judge_predicted(source, problem, gold, [stated], shown_gold)
         return dataclasses.replace(outcome, flags=(*outcome.flags, "unboxed_answer"))
-    if source in MC_SOURCES:
+    after = after_last_boxed(answer_text)
+    if source in MC_SOURCES and after.strip():
         # "... \\boxed{4}. Therefore, the correct answer is C: 4.": the option named last is the answer.
-        after = after_last_boxed(answer_text)
-        named = stated_answer(after, numeric=False) if after.strip() else None
+        named = stated_answer(after, numeric=False)
         if named and choice_letters(named):
-            if _contradicts(options(problem), predicted[-1], named):
+            if _derivation_between(after):
+                # "the interval is \\boxed{(1,\\infty)}. [the intersection worked out] Therefore, the
+                # correct answer is A": the box was a step on the way, the option named is the answer.
+                predicted = [named]
+            elif _contradicts(options(problem), predicted[-1], named):
                 # "\\boxed{4a^2+9a+7} The answer is C: 4a^2+3a+7": the box and the option disagree.
                 return Decision("malformed", "conflicting_answers", shown_gold, f"{predicted[-1]} ; {named}")
-            predicted = [*predicted, named]
+            else:
+                predicted = [*predicted, named]
+    elif after.strip():
+        final = final_statement(after)
+        if final:
+            # "... = \\boxed{255}. ... Final Answer: The final answer is $10,455$.": intermediate
+            # results were boxed on the way; the final answer is the one stated as such.
+            predicted = [final]
     return _judge_predicted(source, problem, gold, predicted, shown_gold, answer_text)
+
+
+def _derivation_between(after: str) -> bool:
+    """The text after the last box has a paragraph of its own before the closing statement (the
+    first piece is the rest of the box's own paragraph)."""
+    return len([p for p in after.split("\n\n")[1:] if p.strip()]) > 1
 
 
 _ANSWER_WORDS = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is\s*)?[:：]?\s*", re.I)
@@ -161,6 +201,9 @@ def _judge_predicted(
             predicted = [predicted[-1]]
     if len(golds) == 1 and len(predicted) == 1 and _DECIMAL_COMMA.fullmatch(predicted[0].strip("$ ")) and "." in golds[0] and number(golds[0]) is not None:
         predicted = [predicted[0].replace(",", ".")]  # "1000,99" for 1000.99: a decimal comma, not a list
+    elif len(golds) == 1 and len(predicted) == 1 and _DECIMAL_COMMA.fullmatch(golds[0].strip("$ ")) and "." in predicted[0] and number(predicted[0]) is not None:
+        golds = (golds[0].replace(",", "."),)  # the reference writes the decimal comma: "1,22" for 1.22
+        shown_gold = golds[0]
     shown_pred = " ; ".join(predicted)
     gold_items = _distinct(item for g in golds for item in answer_items(g))
     pred_items = _distinct(item for p in predicted for item in answer_items(p))
@@ -183,6 +226,14 @@ def _multiple_choice(problem: str, gold: Gold, predicted: list[str], shown_gold:
     # cn_k12 references often box the value and then the letter: the last letter is the answer.
     letters = [found for found in map(choice_letters, gold.answers) if found]
     gold_letters = letters[-1] if letters else None
+    if choices and not letters and len(gold.answers) == 1:
+        # The reference boxes the option's value, the reply names its letter: the value behind the letter.
+        named = choice_letters(predicted[-1])
+        if named and len(named) == 1 and next(iter(named)) in choices:
+            letter = next(iter(named))
+            if normalize(choices[letter]) == normalize(gold.answers[0]):
+                return Decision("correct", "mc_text_match", shown_gold, shown_pred)
+            return Comparison(((gold.answers[0], choices[letter]),), "mc_value_match", "mc_value_mismatch", shown_gold, f"{letter}: {choices[letter]}")
     if not choices or not gold_letters or not gold_letters <= set(choices):
         return None
     pred_letters = choice_letters(predicted[-1])
@@ -345,7 +396,9 @@ def _compare_lists(golds: list[str], preds: list[str], source: str, shown_gold: 
     """Several values on each side, in any order. Named values (`x = 1, y = 2`) are matched by
     name; plain numbers as a multiset (`1 and -2` against `-2, 1`); anything else as a set by math-verify."""
     gold_named, pred_named = [_item_name(g) for g in golds], [_item_name(p) for p in preds]
-    if all(n for n, _ in gold_named) and all(n for n, _ in pred_named):
+    gold_names, pred_names = {n for n, _ in gold_named}, {n for n, _ in pred_named}
+    one_unknown = len(gold_names) == 1 and gold_names == pred_names  # "p = -1 and p = 15/8": the values of p, a set
+    if all(n for n, _ in gold_named) and all(n for n, _ in pred_named) and not one_unknown:
         by_name = dict(pred_named)
         if {n for n, _ in gold_named} != set(by_name) or len(by_name) != len(preds):
             return Decision("wrong", "part_count_mismatch", shown_gold, shown_pred)
@@ -437,22 +490,61 @@ def _single_braces(text: str) -> str:
         text = tidier
 
 
+def _parsed(gold: str, pred: str) -> tuple[list, list]:
+    from math_verify import parse
+
+    gold, pred = _single_braces(gold), _single_braces(pred)
+    parsed_gold = _GOLD_CACHE.get(gold)
+    if parsed_gold is None:
+        parsed_gold = parse(f"\\boxed{{{gold}}}", parsing_timeout=None)
+        if len(_GOLD_CACHE) > 10000:
+            _GOLD_CACHE.clear()
+        _GOLD_CACHE[gold] = parsed_gold
+    return parsed_gold, parse(f"\\boxed{{{pred}}}", parsing_timeout=None)
+
+
 def symbolic_equal(pairs: tuple[tuple[str, str], ...]) -> bool:
     """All pairs equivalent under math-verify. Its own timeouts are off: the pool enforces a
     wall-clock limit and records parse_timeout, where math-verify would silently answer False."""
-    from math_verify import parse, verify
+    from math_verify import verify
 
     # It warns once per process that its timeout is off; here that is by design.
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     for gold, pred in pairs:
-        gold, pred = _single_braces(gold), _single_braces(pred)
-        parsed_gold = _GOLD_CACHE.get(gold)
-        if parsed_gold is None:
-            parsed_gold = parse(f"\\boxed{{{gold}}}", parsing_timeout=None)
-            if len(_GOLD_CACHE) > 10000:
-                _GOLD_CACHE.clear()
-            _GOLD_CACHE[gold] = parsed_gold
-        parsed_pred = parse(f"\\boxed{{{pred}}}", parsing_timeout=None)
+        parsed_gold, parsed_pred = _parsed(gold, pred)
         if not parsed_gold or not parsed_pred or not verify(parsed_gold, parsed_pred, timeout_seconds=None):
             return False
     return True
+
+
+def settle_symbolic(comparison: Comparison) -> str:
+    """The reason of a Comparison's verdict, in a worker process: its match or mismatch reason, or
+    not_factored (equal, but with fewer factors than the reference where a factorisation is asked)."""
+    if not symbolic_equal(comparison.pairs):
+        return comparison.mismatch_reason
+    if comparison.factored:
+        for gold, pred in comparison.pairs:
+            parsed_gold, parsed_pred = _parsed(gold, pred)
+            if _factor_count(parsed_pred[0]) < _factor_count(parsed_gold[0]):
+                return "not_factored"
+    return comparison.match_reason
+
+
+def settle_here(outcome: Decision | Comparison) -> tuple[Label, str]:
+    """Label and reason of a precheck outcome, a Comparison settled in this process with no time
+    limit: for tests and scripts; the stage settles Comparisons in its worker pool."""
+    if isinstance(outcome, Decision):
+        return outcome.label, outcome.reason
+    return outcome.verdict(settle_symbolic(outcome))
+
+
+def _factor_count(expr: object) -> int:
+    """The non-constant factors of a product as written, with multiplicity: 3y(a-1)^2 has 3,
+    3y(a^2-2a+1) has 2, the expanded 3ya^2-6ya+3y has 1 (math-verify keeps the form written)."""
+    import sympy
+
+    if isinstance(expr, sympy.Mul):
+        return sum(_factor_count(arg) for arg in expr.args)
+    if isinstance(expr, sympy.Pow) and expr.exp.is_Integer and expr.exp > 0:
+        return int(expr.exp) * _factor_count(expr.base)
+    return 0 if getattr(expr, "is_number", True) else 1

@@ -24,8 +24,8 @@ from rchain.events import FilterProgress
 from rchain.records import ChatMessage, JsonlAppender, Override, Verdict, iter_decoded, iter_lines
 from rchain.runs import write_atomic
 from rchain.stages import StageContext
-from rchain.verify.judge import ANSWERLESS_REASONS, Comparison, Decision, precheck, symbolic_equal
-from rchain.verify.pool import TIMED_OUT, VerifyPool, WorkerError
+from rchain.verify.judge import ANSWERLESS_REASONS, Comparison, Decision, precheck, settle_symbolic
+from rchain.verify.pool import VerifyPool
 from rchain.verify.quality import ContaminationIndex, benchmark_texts, quality_flags
 
 REPORT_EVERY_S = 0.5
@@ -181,21 +181,14 @@ def filter_teacher(ctx: StageContext, policy: FilterSection, teacher: str, pool:
                 settle(record, outcome.label, outcome.reason, outcome.gold, outcome.predicted, outcome.flags)
             else:
                 waiting[record.uid] = (record, outcome)
-                yield record.uid, outcome.pairs
+                yield record.uid, outcome
         if bad > MAX_BAD_LINES_SHOWN:
             ctx.message(f"{raw_path}: {bad - MAX_BAD_LINES_SHOWN} more bad lines skipped", level="warning")
 
     try:
         for uid, result in pool.map(jobs()):
             record, comparison = waiting.pop(uid)
-            if result is TIMED_OUT:
-                label, reason = "unverifiable", "parse_timeout"
-            elif isinstance(result, WorkerError):
-                label, reason = "unverifiable", "parse_error"
-            elif result:
-                label, reason = "correct", comparison.match_reason
-            else:
-                label, reason = "wrong", comparison.mismatch_reason
+            label, reason = comparison.verdict(result)
             settle(record, label, reason, comparison.gold, comparison.predicted, comparison.flags)
         if held:
             ask_judge(ctx, judge, held, record_verdict)
@@ -287,7 +280,7 @@ def run(ctx: StageContext) -> None:
 
     index = contamination_index(ctx)
     workers = policy.workers or os.cpu_count() or 1
-    with VerifyPool(symbolic_equal, workers=workers, timeout_s=policy.timeout_s) as pool:
+    with VerifyPool(settle_symbolic, workers=workers, timeout_s=policy.timeout_s) as pool:
         for teacher in teachers:
             tally = filter_teacher(ctx, policy, teacher, pool, index)
             for line in filter_lines(tally.event()):
