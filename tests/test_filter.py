@@ -504,3 +504,30 @@ def test_an_equal_answer_that_is_not_factored_where_a_factorisation_is_asked() -
     assert judge("3y(1-a)(1-a)") == ("correct", "symbolic_match")
     # "the greatest common factor of 6432 and 132" asks for a number, not a factorisation.
     assert settle("math", "What is the greatest common factor of 6432 and 132?", "$\\boxed{12}$", reply("t", "$\\boxed{\\frac{24}{2}}$")) == ("correct", "numeric_match")
+
+
+def test_every_option_of_every_real_multiple_choice_problem() -> None:
+    """The real NuminaMath rows with options and a one-letter reference (cn_k12): boxing the right
+    letter or the right option's text is correct; every other letter and every other option's text
+    is wrong, including texts math-verify cannot tell apart ("Sufficient but not necessary
+    condition" against "Necessary but not sufficient condition", two set-builder options)."""
+    from rchain.verify.extract import choice_letters, options
+    from rchain.verify.judge import normalize
+
+    checked = 0
+    for row in NUMINA:
+        choices = options(row["problem"])
+        reference = precheck(row["source"], row["problem"], row["solution"], reply("t", row["solution"]), "stop")
+        letters = choice_letters(reference.gold) if choices else None
+        if not letters or len(letters) != 1:
+            continue
+        gold = next(iter(letters))
+        assert settle_here(reference)[0] == "correct", row["problem"]  # the reference itself, as a reply
+        for letter, text in choices.items():
+            answers = [f"The answer is $\\boxed{{{letter}}}$.", *([f"So it is $\\boxed{{{text}}}$."] if text and len(text) <= 80 else [])]
+            for answer in answers:
+                right = letter == gold or normalize(text) == normalize(choices[gold]) and "boxed{" + text in answer
+                label, reason = settle("cn_k12", row["problem"], row["solution"], reply("t", answer))
+                assert (label == "correct") == right, (row["problem"][:80], gold, answer, label, reason)
+                checked += 1
+    assert checked > 1000

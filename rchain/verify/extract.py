@@ -17,6 +17,28 @@ _PROOF = re.compile(r"\b(prove|show that|demonstrate that|proof)\b", re.I)
 _OPTION = re.compile(r"(?:^|\s|\$)\(?([A-E])\s*[).:．、]\s*")
 
 
+def _closing_brace(text: str, start: int) -> int | None:
+    """The index of the brace that closes the one at `start`; `\\{` is an escaped brace, but in
+    `\\\\{` (a line break, then a group) the brace counts."""
+    depth = 0
+    backslashes = 0
+    for i in range(start, len(text)):
+        char = text[i]
+        if char == "\\":
+            backslashes += 1
+            continue
+        escaped, backslashes = backslashes % 2 == 1, 0
+        if escaped:
+            continue
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return None
+
+
 def boxed_all(text: str) -> list[str]:
     """Contents of every `\\boxed{...}` / `\\fbox{...}` (nested braces handled), in order.
     `\\boxed 5` (no braces) yields the token after it."""
@@ -24,16 +46,9 @@ def boxed_all(text: str) -> list[str]:
     for match in _BOXED.finditer(text):
         start = match.end()
         if start < len(text) and text[start] == "{":
-            depth = 0
-            for i in range(start, len(text)):
-                char = text[i]
-                if char == "{" and text[i - 1] != "\\":
-                    depth += 1
-                elif char == "}" and text[i - 1] != "\\":
-                    depth -= 1
-                    if depth == 0:
-                        found.append(text[start + 1 : i].strip())
-                        break
+            end = _closing_brace(text, start)
+            if end is not None:
+                found.append(text[start + 1 : end].strip())
         else:
             token = re.match(r"[^\s$]+", text[start:])
             if token:
@@ -49,15 +64,8 @@ def after_last_boxed(text: str) -> str:
     start = matches[-1].end()
     if start >= len(text) or text[start] != "{":
         return text[start:].split(maxsplit=1)[-1] if text[start:].strip() else ""
-    depth = 0
-    for i in range(start, len(text)):
-        if text[i] == "{" and text[i - 1] != "\\":
-            depth += 1
-        elif text[i] == "}" and text[i - 1] != "\\":
-            depth -= 1
-            if depth == 0:
-                return text[i + 1 :]
-    return ""
+    end = _closing_brace(text, start)
+    return text[end + 1 :] if end is not None else ""
 
 
 def last_boxed(text: str) -> str | None:
@@ -135,11 +143,15 @@ def choice_letters(answer: str) -> frozenset[str] | None:
     if single:
         return frozenset(single)
     text = re.sub(r"\\(?:text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}", r"\1", answer).strip().strip("$*[]() .")
+    text = _OPTIONS_ARE.sub("", text)  # "The correct options are A and C"
     if re.fullmatch(r"[A-E](?:\s*(?:,|、|and|\\text\{ and \})?\s*[A-E])+", text):
         found = re.findall(r"[A-E]", text)
         if len(set(found)) == len(found):
             return frozenset(found)
     return None
+
+
+_OPTIONS_ARE = re.compile(r"^(?:the\s+)?(?:correct\s+)?(?:options?|choices?|answers?)\s+(?:is|are)\s*:?\s*", re.I)
 
 
 def options(problem: str) -> dict[str, str]:
@@ -157,7 +169,10 @@ def options(problem: str) -> dict[str, str]:
         return {}
     for i, mark in enumerate(positions):
         end = positions[i + 1].start() if i + 1 < len(positions) else len(problem)
-        found[mark.group(1)] = problem[mark.end() : end].strip().strip("$").strip()
+        text = problem[mark.end() : end].strip().strip("$").strip()
+        boxed = boxed_all(text)
+        # "B: $\\boxed{\\frac{1}{6}}$" (a problem copied with its options boxed): the option is the value.
+        found[mark.group(1)] = boxed[0] if len(boxed) == 1 and text.startswith("\\boxed") and text.endswith("}") else text
     return found
 
 

@@ -54,6 +54,8 @@ class Comparison:
     flags: tuple[str, ...] = ()
     #: The problem asks for a factorisation: an equal answer with fewer factors is not_factored.
     factored: bool = False
+    #: The other options' texts, where the value stands for an option: it must equal none of them.
+    rivals: tuple[str, ...] = ()
 
     def verdict(self, result: object) -> tuple[Label, str]:
         """Label and reason for what the pool returned: `settle_symbolic`'s reason, TIMED_OUT or a WorkerError."""
@@ -79,6 +81,8 @@ _ASKS_FACTORING = re.compile(r"\bfactori[sz]e\b|\bfactor\s+(?:completely|fully|t
 def _precheck(source: str, problem: str, solution: str, assistant: str, finish_reason: str) -> Decision | Comparison:
     parts = reply_parts(assistant)
     gold = gold_answers(solution)
+    if source in MC_SOURCES and gold.how == "boxed":
+        gold = _gold_option(gold, solution, options(problem))
     shown_gold = " ; ".join(gold.answers)
     if finish_reason == "length":
         return Decision("malformed", "truncated", shown_gold)
@@ -128,6 +132,21 @@ def _precheck(source: str, problem: str, solution: str, assistant: str, finish_r
             # results were boxed on the way; the final answer is the one stated as such.
             predicted = [final]
     return _judge_predicted(source, problem, gold, predicted, shown_gold, answer_text)
+
+
+def _gold_option(gold: Gold, solution: str, choices: dict[str, str]) -> Gold:
+    """The option a reference that boxes values stands for, added to its answers as a letter: the
+    one it names after its boxes ("$= \\boxed{\\frac{1}{6}}$ ... Therefore, the correct answer is:
+    B."), or the one option whose text is its last boxed value ("... = \\boxed{30}" where C: 30)."""
+    if not choices or any(choice_letters(answer) for answer in gold.answers):
+        return gold
+    after = after_last_boxed(solution)
+    named = stated_answer(after, numeric=False) if after.strip() else None
+    letter = choice_letter(named.rstrip(".")) if named else None
+    if not letter:
+        same = [key for key, text in choices.items() if text and normalize(text) == normalize(gold.answers[-1])]
+        letter = same[0] if len(same) == 1 else None
+    return dataclasses.replace(gold, answers=(*gold.answers, letter)) if letter in choices else gold
 
 
 def _derivation_between(after: str) -> bool:
@@ -226,14 +245,17 @@ def _multiple_choice(problem: str, gold: Gold, predicted: list[str], shown_gold:
     # cn_k12 references often box the value and then the letter: the last letter is the answer.
     letters = [found for found in map(choice_letters, gold.answers) if found]
     gold_letters = letters[-1] if letters else None
-    if choices and not letters and len(gold.answers) == 1:
+    if choices and not letters and len(_distinct(gold.answers)) == 1:
         # The reference boxes the option's value, the reply names its letter: the value behind the letter.
         named = choice_letters(predicted[-1])
         if named and len(named) == 1 and next(iter(named)) in choices:
+            # The reference's value stands for the option it equals: the same test, the other way round.
             letter = next(iter(named))
-            if normalize(choices[letter]) == normalize(gold.answers[0]):
-                return Decision("correct", "mc_text_match", shown_gold, shown_pred)
-            return Comparison(((gold.answers[0], choices[letter]),), "mc_value_match", "mc_value_mismatch", shown_gold, f"{letter}: {choices[letter]}")
+            found = [key for key, text in choices.items() if normalize(text).casefold() == normalize(gold.answers[0]).casefold()]
+            if found:
+                return Decision("correct" if found == [letter] else "wrong", "mc_text_match" if found == [letter] else "mc_letter_mismatch", shown_gold, shown_pred)
+            outcome = _option_value(choices, letter, gold.answers[0], shown_gold, f"{letter}: {choices[letter]}")
+            return dataclasses.replace(outcome, gold=shown_gold) if isinstance(outcome, Comparison) else outcome
     if not choices or not gold_letters or not gold_letters <= set(choices):
         return None
     pred_letters = choice_letters(predicted[-1])
@@ -243,10 +265,22 @@ def _multiple_choice(problem: str, gold: Gold, predicted: list[str], shown_gold:
     if len(gold_letters) > 1:
         return Decision("wrong", "mc_letter_mismatch", "".join(sorted(gold_letters)), shown_pred)
     gold_letter = next(iter(gold_letters))
-    option_text = choices[gold_letter]
-    if normalize(option_text) == normalize(predicted[-1]):
-        return Decision("correct", "mc_text_match", gold_letter, shown_pred)
-    return Comparison(((option_text, predicted[-1]),), "mc_value_match", "mc_value_mismatch", f"{gold_letter}: {option_text}", shown_pred)
+    return _option_value(choices, gold_letter, predicted[-1], gold_letter, shown_pred)
+
+
+def _option_value(choices: dict[str, str], letter: str, value: str, shown_gold: str, shown_pred: str) -> Decision | Comparison:
+    """A value given for option `letter`: its text as written, or equal to it and to no other
+    option (math-verify reads "Sufficient but not necessary condition" and "Necessary but not
+    sufficient condition" as the same product of letters, and two set-builder options alike)."""
+    def same(a: str, b: str) -> bool:
+        return normalize(a).casefold() == normalize(b).casefold()
+
+    if same(choices[letter], value):
+        return Decision("correct", "mc_text_match", shown_gold, shown_pred)
+    if any(same(text, value) for key, text in choices.items() if key != letter):
+        return Decision("wrong", "mc_value_mismatch", shown_gold, shown_pred)
+    rivals = tuple(text for key, text in choices.items() if key != letter and text)
+    return Comparison(((choices[letter], value),), "mc_value_match", "mc_value_mismatch", f"{letter}: {choices[letter]}", shown_pred, rivals=rivals)
 
 
 def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_gold: str, shown_pred: str) -> Decision | Comparison:
@@ -522,6 +556,9 @@ def settle_symbolic(comparison: Comparison) -> str:
     not_factored (equal, but with fewer factors than the reference where a factorisation is asked)."""
     if not symbolic_equal(comparison.pairs):
         return comparison.mismatch_reason
+    for rival in comparison.rivals:
+        if symbolic_equal(tuple((rival, pred) for _, pred in comparison.pairs)):
+            return comparison.mismatch_reason  # it stands for another option as well
     if comparison.factored:
         for gold, pred in comparison.pairs:
             parsed_gold, parsed_pred = _parsed(gold, pred)
