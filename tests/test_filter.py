@@ -531,3 +531,42 @@ def test_every_option_of_every_real_multiple_choice_problem() -> None:
                 assert (label == "correct") == right, (row["problem"][:80], gold, answer, label, reason)
                 checked += 1
     assert checked > 1000
+
+
+def _one_digit_more(answer: str) -> str | None:
+    """The answer with its last digit one higher (9 becomes 0): a near miss that reads alike."""
+    digits = [m.start() for m in re.finditer(r"\d", answer)]
+    if not digits:
+        return None
+    i = digits[-1]
+    return answer[:i] + str((int(answer[i]) + 1) % 10) + answer[i + 1 :]
+
+
+def test_every_math500_reference_against_its_answer_and_a_near_miss() -> None:
+    """All 500 MATH-500 rows: the reference solution as a reply is correct against the answer, the
+    answer is correct against the solution, and the answer with one digit changed is wrong (math-verify
+    alone took 2516_9 for 2516_8 and 15 cm^3 for 15 cm^2)."""
+    near_misses = 0
+    for row in MATH500.values():
+        answer = f"$\\boxed{{{row['answer']}}}$"
+        assert settle("math", row["problem"], answer, reply("t", row["solution"]))[0] == "correct", row["unique_id"]
+        assert settle("math", row["problem"], row["solution"], reply("t", f"The answer is {answer}."))[0] == "correct", row["unique_id"]
+        missed = _one_digit_more(row["answer"])
+        if missed:
+            near_misses += 1
+            assert settle("math", row["problem"], answer, reply("t", f"$\\boxed{{{missed}}}$"))[0] == "wrong", (row["unique_id"], missed)
+    assert near_misses > 450
+
+
+def test_every_gsm8k_reference_against_its_answer_as_written_and_one_more() -> None:
+    """All 1,319 GSM8K test rows ('#### n' references): the reference as a reply, the answer boxed
+    with a dollar sign and thousands separators, stated unboxed with a unit; and n + 1, boxed or stated,
+    which is wrong however large n is."""
+    rows = [json.loads(line) for line in (SHARED_DATA / "numina_samples" / "other_eval_sets" / "gsm8k_test.jsonl").read_text(encoding="utf-8").split("\n") if line.strip()]
+    assert len(rows) == 1319
+    for row in rows:
+        n = int(row["answer"].split("####")[-1].strip().replace(",", ""))
+        judge = lambda answer: settle("gsm8k", row["question"], row["answer"], reply("t", answer))[0]  # noqa: E731
+        assert judge(row["answer"]) == "correct"
+        assert judge(f"She makes $\\boxed{{\\${n:,}}}$.") == judge(f"**Answer:** {n:,} dollars.") == "correct", n
+        assert judge(f"$\\boxed{{{n + 1}}}$") == judge(f"The answer is {n + 1}.") == "wrong", n

@@ -209,10 +209,10 @@ def _judge_predicted(
             return decided
     golds = gold.answers
     if len(golds) == 1 and len(predicted) > 1:
-        distinct = {normalize(p) for p in predicted}
+        distinct = {_value_key(p) for p in predicted}
         if len(distinct) > 1 and len(answer_items(golds[0])) == len(predicted):
             pass  # "3, 5, 7" answered as \boxed{3}, \boxed{5}, \boxed{7}
-        elif len(distinct) > 1 and len({normalize(p) for p in boxed_all(_closing_paragraph(answer_text)) if not _is_equation(p)}) > 1:
+        elif len(distinct) > 1 and len({_value_key(p) for p in boxed_all(_closing_paragraph(answer_text)) if not _is_equation(p)}) > 1:
             # Different answers boxed side by side at the end: a hedge, not an answer.
             return Decision("malformed", "conflicting_answers", shown_gold, " ; ".join(predicted))
         else:
@@ -292,6 +292,19 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
         if normalize(gold) == normalize(pred):
             reasons.append("exact_match")
             continue
+        powers = _unit_powers(gold), _unit_powers(pred)
+        if all(powers) and powers[0] != powers[1]:
+            # "15\mbox{ cm}^3" for "15\mbox{ cm}^2": math-verify drops the units it cannot read.
+            # (Only the powers: "inches" and "in" are the same unit.)
+            return Decision("wrong", "unit_mismatch", shown_gold, shown_pred)
+        based = _based(gold)
+        if based:
+            # "2516_8": the digits in that base (math-verify drops the subscript: it took 2516_9);
+            # the digits alone are accepted where the problem asks for base 8.
+            if _based(pred) not in (based, None) or not _based(pred) and normalize(pred) != based[0]:
+                return Decision("wrong", "numeric_mismatch", shown_gold, shown_pred)
+            reasons.append("exact_match")
+            continue
         letters = choice_letter(gold), choice_letter(pred)
         if None not in letters:  # \\text{(C)} against C
             if letters[0] != letters[1]:
@@ -346,6 +359,30 @@ _EXACT_ONLY = re.compile(r"\\sqrt|\\pi|\\log|\\ln|\\sin|\\cos|\\tan|e\^|\\frac\{
 
 _UNEVALUATED = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc|log|ln|arcsin|arccos|arctan|sum|prod|int)\b")
 _INTEGER = re.compile(r"\d+")
+
+
+_UNIT = re.compile(r"\\(?:text|mbox|mathrm)\s*\{\s*([A-Za-z][A-Za-z ]*?)\s*\}\s*(?:\^\s*\{?\s*(\d)\s*\}?)?")
+
+
+def _unit_powers(answer: str) -> tuple[str, ...]:
+    """The powers of the units written after a value: `15\\mbox{ cm}^2` -> ("2",); none for an
+    answer that is only words (`\\text{east}`)."""
+    found = tuple(sorted(power or "1" for _, power in _UNIT.findall(answer)))
+    return found if _UNIT.sub("", answer).strip(" $\\,") else ()
+
+
+_BASE_NUMBER = re.compile(r"([0-9A-Za-z]+)_\{?(\d+)\}?")
+
+
+def _based(answer: str) -> tuple[str, str] | None:
+    """(digits, base) of a number written with its base: `2516_8`, `10101_{2}`, `\\text{AB}_{16}`."""
+    found = _BASE_NUMBER.fullmatch(normalize(answer))
+    if not found or not 2 <= int(found[2]) <= 36:
+        return None
+    digits, base = found[1].upper(), int(found[2])
+    # Every digit valid in the base, and more than a letter (`a_1`, `x_2` are names; `b_{12}` a term).
+    valid = all(int(c, 36) < base for c in digits) and (len(digits) > 1 or digits.isdigit())
+    return (digits, found[2]) if valid else None
 
 
 def _scaled_equation(gold: str, pred: str) -> bool:
@@ -414,11 +451,19 @@ def _plus_minus(item: str) -> list[str]:
 
 
 def _distinct(items: Iterable[str]) -> list[str]:
-    """Items in order, each once (an answer restated, or one solution listed twice)."""
-    seen: dict[str, str] = {}
+    """Items in order, each once (an answer restated, or one solution listed twice; a number
+    restated in another form: "$\\boxed{15\\frac{39}{40}}$, or $\\boxed{\\frac{639}{40}}$ inches")."""
+    seen: dict[object, str] = {}
     for item in items:
-        seen.setdefault(normalize(item), item)
+        seen.setdefault(_value_key(item), item)
     return list(seen.values())
+
+
+def _value_key(answer: str) -> object:
+    """What two answers share when they are the same answer written alike: a number's value, or
+    the normalised text."""
+    value = number(answer)
+    return value if value is not None else normalize(answer)
 
 
 def _item_name(item: str) -> tuple[str, str]:
@@ -503,7 +548,22 @@ def number(answer: str) -> Fraction | None:
 
 
 def _close(a: Fraction, b: Fraction) -> bool:
-    return a == b or abs(a - b) <= Fraction(1, 10**6) * max(1, abs(a))
+    """Equal, or within one part in a million where one side has no finite decimal (0.333333 for
+    1/3); two numbers that both do must be equal: 1450001 is not 1450000, nor 1450000.5."""
+    if a == b:
+        return True
+    if _terminates(a) and _terminates(b):
+        return False
+    return abs(a - b) <= Fraction(1, 10**6) * max(1, abs(a))
+
+
+def _terminates(value: Fraction) -> bool:
+    """A finite decimal: the denominator has no prime factor but 2 and 5."""
+    d = value.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return d == 1
 
 
 # ---------------------------------------------------------------------------------------------
