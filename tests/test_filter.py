@@ -463,6 +463,10 @@ def test_several_values_of_one_unknown_and_a_decimal_comma_in_the_reference() ->
     assert pair_settle("eq0006") == ("correct", "exact_match")
     assert settle("math", "", "$\\boxed{1,22}$", reply("t", "$\\boxed{1.23}$")) == ("wrong", "numeric_mismatch")
     assert settle("math", "", "$\\boxed{1,220}$", reply("t", "$\\boxed{1.22}$")) == ("wrong", "numeric_mismatch")
+    # The set of x's values, named; and a value of another unknown (or the equation of another line).
+    assert math500_settle("test/intermediate_algebra/2015.json", "$\\boxed{x = \\{1\\pm\\sqrt{5},-2\\}}$") == ("correct", "exact_match")
+    assert math500_settle("test/algebra/2193.json", "$\\boxed{x = 5}$") == ("correct", "exact_match")
+    assert math500_settle("test/algebra/2193.json", "$\\boxed{y = 5}$") == ("wrong", "symbolic_mismatch")
     # A letter followed by a Chinese full stop: "B。不是 A"
     assert pair_settle("eq0283") == ("correct", "mc_letter_match")
 

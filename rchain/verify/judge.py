@@ -289,6 +289,10 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
     remaining: list[tuple[str, str]] = []
     reasons: list[str] = []
     for gold, pred in zip(golds, preds, strict=True):
+        names = [re.sub(r"[{}\s]", "", _item_name(text)[0]) for text in (gold, pred)]
+        if all(names) and names[0] != names[1]:
+            remaining.append((gold, pred))  # "y = 5" for "x = 5": another unknown, or another line
+            continue
         if normalize(gold) == normalize(pred):
             reasons.append("exact_match")
             continue
@@ -424,6 +428,9 @@ def answer_items(answer: str) -> list[str]:
     give two items; a tuple, interval or union stays one. Thousands separators do not split."""
     text = answer.strip().strip("$").strip()
     text = _SPACING.sub(" ", _THOUSANDS.sub("", text))
+    named = _NAME.match(text)
+    if named and _set_contents(text[named.end() :]) != text[named.end() :]:
+        text = text[named.end() :]  # "x = \\{1, 2\\}": the set of x's values
     text = _set_contents(text)
     text = _LIST_JOINERS.sub(",", text)
     items = [item for item in split_top_level(text) if item.strip("\\, ")]
