@@ -445,6 +445,11 @@ def test_what_a_closing_statement_says_on_real_peer_test_cases() -> None:
     # "... = \boxed{200} ... = \boxed{255} ... Final Answer: The final answer is $10,455$. I hope it is correct."
     assert "\\boxed{255}" in PAIRS["eq0172"]["pred"]
     assert pair_settle("eq0172") == ("correct", "numeric_match")
+    # "... = \\boxed{14400}$. Final Answer: The final answer is 14400. I hope it is correct."
+    assert pair_settle("eq0166") == ("correct", "exact_match")
+    # "**Answer**: The total price exceeds Mrs. Cruz's budget by \\$9,500.": a full stop inside the statement
+    cruz = R1_BY_ID["cohere_r1_gsm8k_265"]
+    assert settle("gsm8k", cruz["problem"], cruz["gold_solution"], r1_assistant(cruz)) == ("correct", "numeric_match")
     # A reference that is a Minerva-style reply: "The final answer is $28 \%$. I hope it is correct. Note: ..."
     assert pair_settle("eq0060", box_gold=False) == ("correct", "exact_match")
     # "Matrix with fractions: $ \begin{pmatrix}...\end{pmatrix} $": the whole answer part is one formula.

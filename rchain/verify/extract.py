@@ -208,6 +208,10 @@ def _statement(text: str) -> tuple[str, str] | None:
     if leading:
         # "$28\\%$. I hope it is correct.": the value, not the sentence after it.
         stated = (leading.group(1) or leading.group(2)).strip()
+    elif not opened:
+        head = _NEXT_SENTENCE.split(stated, maxsplit=1)[0]
+        if re.search(r"[\d\\]", head) and not _SENTENCE.search(head):
+            stated = head  # "14400. I hope it is correct" (but not "... exceeds Mrs. Cruz's budget by $9,500")
     answer = _unwrap(_BOXED_BELOW.sub("", stated))
     if not answer.strip("*:. "):
         following = [row.strip() for row in text[last.end() :].split("\n") if row.strip()]
@@ -215,6 +219,7 @@ def _statement(text: str) -> tuple[str, str] | None:
     return (answer, line) if answer.strip("*:. ") else None
 
 
+_NEXT_SENTENCE = re.compile(r"\.\s+(?=[A-Z])")
 # A math span, then nothing or another sentence: "$28\\%$. I hope it is correct." ("$5 and $6" is two prices).
 _LEADING_MATH = re.compile(r"(?:\$([^$]+)\$|\\\((.+?)\\\))\s*(?:[.;,!](?:\s+\S.*)?)?", re.S)
 

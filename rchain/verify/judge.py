@@ -290,8 +290,9 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
     reasons: list[str] = []
     for gold, pred in zip(golds, preds, strict=True):
         names = [re.sub(r"[{}\s]", "", _item_name(text)[0]) for text in (gold, pred)]
-        if all(names) and names[0] != names[1]:
-            remaining.append((gold, pred))  # "y = 5" for "x = 5": another unknown, or another line
+        if all(names) and names[0] != names[1] and not any("(" in name for name in names):
+            # "y = 5" for "x = 5": another unknown, or another line ("y = 2x + 3" for "f(x) = 2x + 3" is not)
+            remaining.append((gold, pred))
             continue
         if normalize(gold) == normalize(pred):
             reasons.append("exact_match")
