@@ -200,8 +200,10 @@ def main() -> None:
     reviewed = [errata[c.id]["fit"] if c.id in errata else c.fit for c in cases]
     changed = sum(1 for c, fit in zip(cases, reviewed, strict=True) if fit != c.fit)
     print(
-        f"\nWith {changed} labels corrected after review ({ERRATA.name}: each row and why). Only rows where rchain"
-        "\ndisagreed with the label were reviewed, so this table leans towards rchain; the one above does not."
+        f"\nWith {changed} labels corrected after review ({ERRATA.name}: each row and why). Reviewed: every row"
+        "\nwhere rchain disagrees with the label, and (outside equivalence_pairs, truncated replies aside) every"
+        "\nrow where it agrees but naive math-verify does not, a choice rchain did not make. Agreements nobody"
+        "\ndisputed were not read, so this table still leans towards rchain; the one above does not."
     )
     _table(groups, verdicts, reviewed)
     if args.show_errors:

@@ -579,3 +579,20 @@ def test_every_gsm8k_reference_against_its_answer_as_written_and_one_more() -> N
         assert judge(row["answer"]) == "correct"
         assert judge(f"She makes $\\boxed{{\\${n:,}}}$.") == judge(f"**Answer:** {n:,} dollars.") == "correct", n
         assert judge(f"$\\boxed{{{n + 1}}}$") == judge(f"The answer is {n + 1}.") == "wrong", n
+
+
+def test_units_ambiguous_answers_and_a_worker_that_fails() -> None:
+    # "15\mbox{ cm}^2": the same unit to another power is wrong; other words for units are math-verify's.
+    assert math500_settle("test/prealgebra/1114.json", "$\\boxed{15\\mbox{ cm}^2}$") == ("correct", "exact_match")
+    assert math500_settle("test/prealgebra/1114.json", "$\\boxed{15\\mbox{ cm}^3}$") == ("wrong", "unit_mismatch")
+    assert math500_settle("test/prealgebra/1114.json", "$\\boxed{15\\text{ square cm}}$")[0] == "correct"
+    # A word problem's box holding two numbers and words: no one answer to check.
+    gsm = R1_BY_ID["cohere_r1_gsm8k_3"]  # gold: #### 540
+    assert settle("gsm8k", gsm["problem"], gsm["gold_solution"], reply("t", "$\\boxed{540 \\text{ meters in } 3 \\text{ sprints}}$")) == ("malformed", "ambiguous_answer")
+    # An exception in a worker is the reply's parse_error, never a wrong answer.
+    from rchain.verify.pool import WorkerError
+
+    outcome = precheck("math", "p", "$\\boxed{x^2}$", reply("t", "$\\boxed{x \\cdot x}$"), "stop")
+    assert isinstance(outcome, Comparison)
+    assert outcome.verdict(WorkerError("LaTeXParsingError: ...")) == ("unverifiable", "parse_error")
+    assert outcome.verdict(TIMED_OUT) == ("unverifiable", "parse_timeout")

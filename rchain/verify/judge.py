@@ -297,10 +297,8 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
         if normalize(gold) == normalize(pred):
             reasons.append("exact_match")
             continue
-        powers = _unit_powers(gold), _unit_powers(pred)
-        if all(powers) and powers[0] != powers[1]:
+        if _other_power(_units(gold), _units(pred)):
             # "15\mbox{ cm}^3" for "15\mbox{ cm}^2": math-verify drops the units it cannot read.
-            # (Only the powers: "inches" and "in" are the same unit.)
             return Decision("wrong", "unit_mismatch", shown_gold, shown_pred)
         based = _based(gold)
         if based:
@@ -369,11 +367,18 @@ _INTEGER = re.compile(r"\d+")
 _UNIT = re.compile(r"\\(?:text|mbox|mathrm)\s*\{\s*([A-Za-z][A-Za-z ]*?)\s*\}\s*(?:\^\s*\{?\s*(\d)\s*\}?)?")
 
 
-def _unit_powers(answer: str) -> tuple[str, ...]:
-    """The powers of the units written after a value: `15\\mbox{ cm}^2` -> ("2",); none for an
-    answer that is only words (`\\text{east}`)."""
-    found = tuple(sorted(power or "1" for _, power in _UNIT.findall(answer)))
-    return found if _UNIT.sub("", answer).strip(" $\\,") else ()
+def _units(answer: str) -> dict[str, str]:
+    """The units written after a value, with their powers: `15\\mbox{ cm}^2` -> {"cm": "2"}; none
+    for an answer that is only words (`\\text{east}`)."""
+    if not _UNIT.sub("", answer).strip(" $\\,"):
+        return {}
+    return {word.casefold(): power or "1" for word, power in _UNIT.findall(answer)}
+
+
+def _other_power(gold: dict[str, str], pred: dict[str, str]) -> bool:
+    """A unit both give, to another power (cm^3 for cm^2; "square cm" and "inches" for "in" are
+    other words, not decided here)."""
+    return any(unit in pred and pred[unit] != power for unit, power in gold.items())
 
 
 _BASE_NUMBER = re.compile(r"([0-9A-Za-z]+)_\{?(\d+)\}?")
