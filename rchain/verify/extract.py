@@ -227,6 +227,8 @@ _LEADING_MATH = re.compile(r"(?:\$([^$]+)\$|\\\((.+?)\\\))\s*(?:[.;,!](?:\s+\S.*
 def final_statement(text: str) -> str | None:
     """The answer of a closing "Final Answer: The final answer is $X$." (a statement that says
     it is the final answer), or None."""
+    if "final" not in text.casefold():
+        return None  # most text after a box is "$." or "\\]": no need for the statement regex
     said = _statement(text)
     return said[0] if said and "final" in said[1].casefold() else None
 

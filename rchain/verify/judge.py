@@ -15,6 +15,7 @@ Strategies by NuminaMath source:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -68,6 +69,10 @@ class Comparison:
 
 def precheck(source: str, problem: str, solution: str, assistant: str, finish_reason: str) -> Decision | Comparison:
     """A verdict by string work alone, or the Comparison that a worker settles with `settle_symbolic`."""
+    # One reply's answers are normalised and read as numbers many times over; the caches hold one
+    # reply's worth only, so that no reply is judged faster for looking like an earlier one.
+    number.cache_clear()
+    normalize.cache_clear()
     outcome = _precheck(source, problem, solution, assistant, finish_reason)
     if isinstance(outcome, Comparison) and _ASKS_FACTORING.search(problem):
         return dataclasses.replace(outcome, factored=True)
@@ -517,6 +522,7 @@ _UNITS = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=1024)
 def normalize(answer: str) -> str:
     """A canonical string for the fast equality path (never decides a mismatch alone)."""
     text = answer.strip()
@@ -530,9 +536,12 @@ def normalize(answer: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=1024)
 def number(answer: str) -> Fraction | None:
     """The number an answer states (`1,234`, `$5.50`, `12%`, `\\frac{3}{4}`, `2\\frac{1}{2}`, `7 apples`),
     or None when it is not a plain number."""
+    if not any(char.isdigit() for char in answer):
+        return None
     text = _TEXT_WRAPPERS.sub(r"\1", answer).strip().strip("$").strip()
     text = text.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "").replace("\\!", "")
     text = _UNITS.sub("", text).strip()
