@@ -471,6 +471,9 @@ def _plus_minus(item: str) -> list[str]:
 def _distinct(items: Iterable[str]) -> list[str]:
     """Items in order, each once (an answer restated, or one solution listed twice; a number
     restated in another form: "$\\boxed{15\\frac{39}{40}}$, or $\\boxed{\\frac{639}{40}}$ inches")."""
+    items = list(items)
+    if len(items) < 2:
+        return items
     seen: dict[object, str] = {}
     for item in items:
         seen.setdefault(_value_key(item), item)

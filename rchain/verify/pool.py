@@ -8,6 +8,7 @@ and its item reported as TIMED_OUT. A hanging input costs its time limit, never 
 
 from __future__ import annotations
 
+import collections
 import multiprocessing
 import os
 import signal
@@ -69,6 +70,8 @@ class VerifyPool:
         self._workers: list[_Worker] = []
         #: Workers killed for passing the limit.
         self.killed = 0
+        #: Items taken ahead of the workers while all are busy (see `map`).
+        self.read_ahead = 256
 
     def __enter__(self) -> VerifyPool:
         self._workers = [self._spawn() for _ in range(self._size)]
@@ -86,22 +89,42 @@ class VerifyPool:
 
     def map(self, items: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
         """Yield (key, result) as results arrive (any order); result is TIMED_OUT or a WorkerError
-        for items that could not be judged."""
+        for items that could not be judged.
+
+        While every worker is busy, up to `read_ahead` items are taken from `items` into a backlog
+        rather than waiting: producing an item is work of its own (the filter's string prechecks),
+        which goes on in this process while the workers run sympy. An item's time limit starts when
+        a worker takes it."""
         pending = iter(items)
+        backlog: collections.deque[tuple[Any, Any]] = collections.deque()
         exhausted = False
+
+        def take() -> None:
+            nonlocal exhausted
+            item = next(pending, None)
+            if item is None:
+                exhausted = True
+            else:
+                backlog.append(item)
+
         while True:
             for worker in self._workers:
-                if not worker.busy and not exhausted:
-                    item = next(pending, None)
-                    if item is None:
-                        exhausted = True
-                        break
-                    worker.conn.send(item)
-                    worker.key, worker.started = item[0], self._clock()
+                if worker.busy:
+                    continue
+                if not backlog and not exhausted:
+                    take()
+                if not backlog:
+                    break
+                item = backlog.popleft()
+                worker.conn.send(item)
+                worker.key, worker.started = item[0], self._clock()
             busy = [w for w in self._workers if w.busy]
             if not busy:
                 return
-            ready = wait([w.conn for w in busy], timeout=min(0.05, self.timeout_s))
+            read_ahead = not exhausted and len(backlog) < self.read_ahead
+            ready = wait([w.conn for w in busy], timeout=0 if read_ahead else min(0.05, self.timeout_s))
+            if read_ahead and not ready:
+                take()
             for worker in busy:
                 if worker.conn in ready:
                     key, result = worker.conn.recv()
