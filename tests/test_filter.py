@@ -76,6 +76,7 @@ def test_answerless_references_are_unverifiable() -> None:
     proof = next(r for r in NUMINA if "\\boxed" in r["solution"])
     assert settle("olympiads", "Prove that there are infinitely many primes.", "Suppose finitely many... contradiction.", reply("t", "$\\boxed{1}$")) == ("unverifiable", "proof_problem")
     assert settle("math", "Compute it.", "It is $\\boxed{}$.", reply("t", "$\\boxed{1}$")) == ("unverifiable", "empty_gold_boxed")
+    assert settle("cn_k12", "Which? A: 1 B: 2 C: 3 D: 4", "It is $\\boxed{}$.", reply("t", "$\\boxed{B}$")) == ("unverifiable", "empty_gold_boxed")
     assert settle("math", "Compute it.", "We are done.", reply("t", "$\\boxed{1}$")) == ("unverifiable", "no_gold_answer")
     assert proof  # the real rows all have a boxed reference (see PROVENANCE.md)
 

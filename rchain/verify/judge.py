@@ -143,7 +143,7 @@ def _gold_option(gold: Gold, solution: str, choices: dict[str, str]) -> Gold:
     """The option a reference that boxes values stands for, added to its answers as a letter: the
     one it names after its boxes ("$= \\boxed{\\frac{1}{6}}$ ... Therefore, the correct answer is:
     B."), or the one option whose text is its last boxed value ("... = \\boxed{30}" where C: 30)."""
-    if not choices or any(choice_letters(answer) for answer in gold.answers):
+    if not choices or not gold.answers or any(choice_letters(answer) for answer in gold.answers):
         return gold
     after = after_last_boxed(solution)
     named = stated_answer(after, numeric=False) if after.strip() else None
@@ -254,11 +254,8 @@ def _multiple_choice(problem: str, gold: Gold, predicted: list[str], shown_gold:
         # The reference boxes the option's value, the reply names its letter: the value behind the letter.
         named = choice_letters(predicted[-1])
         if named and len(named) == 1 and next(iter(named)) in choices:
-            # The reference's value stands for the option it equals: the same test, the other way round.
+            # The reference's value must stand for the option named: the same test, the other way round.
             letter = next(iter(named))
-            found = [key for key, text in choices.items() if normalize(text).casefold() == normalize(gold.answers[0]).casefold()]
-            if found:
-                return Decision("correct" if found == [letter] else "wrong", "mc_text_match" if found == [letter] else "mc_letter_mismatch", shown_gold, shown_pred)
             outcome = _option_value(choices, letter, gold.answers[0], shown_gold, f"{letter}: {choices[letter]}")
             return dataclasses.replace(outcome, gold=shown_gold) if isinstance(outcome, Comparison) else outcome
     if not choices or not gold_letters or not gold_letters <= set(choices):
