@@ -126,27 +126,31 @@ def test_a_hanging_comparison_costs_its_time_limit_and_the_pool_goes_on() -> Non
     assert results == {"hang": TIMED_OUT, "half": True}
 
 
-def _sleep_for(seconds: float) -> float:
-    time.sleep(seconds)
-    return seconds
+def _wait_for_file(item: tuple[int, str]) -> bool:
+    """Item 0 waits for a file to appear (a file, not an Event: a worker killed inside Event.wait
+    can leave its lock held)."""
+    index, path = item
+    deadline = time.monotonic() + 30
+    while index == 0 and not Path(path).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return True
 
 
-def test_the_pool_takes_items_ahead_while_its_workers_are_busy() -> None:
-    """Producing an item is the filter's own string work: it goes on while sympy runs in a worker."""
-    produced: list[float] = []
+def test_the_pool_takes_items_ahead_while_its_workers_are_busy(tmp_path: Path) -> None:
+    """Producing an item is the filter's own string work: it goes on while sympy runs in a worker.
+    Item 0 holds the only worker until the last item has been produced; a pool that waited for
+    item 0 before taking more would never produce it, and item 0 would time out."""
+    released = tmp_path / "released"
 
     def items():
         for i in range(12):
-            produced.append(time.monotonic())
-            yield i, (1.0 if i == 0 else 0.0)
+            if i == 11:
+                released.touch()
+            yield i, (i, str(released))
 
-    with VerifyPool(_sleep_for, workers=1, timeout_s=5) as pool:
-        started = time.monotonic()
-        results = pool.map(items())
-        first_key, _ = next(results)
-        assert first_key == 0 and time.monotonic() - started >= 1.0
-        assert len(produced) == 12 and produced[-1] - started < 0.9  # all taken while item 0 was running
-        assert sorted(key for key, _ in results) == list(range(1, 12))
+    with VerifyPool(_wait_for_file, workers=1, timeout_s=5) as pool:
+        results = dict(pool.map(items()))
+    assert results == {i: True for i in range(12)}
 
 
 # ---------------------------------------------------------------------------------------------
