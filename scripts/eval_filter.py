@@ -134,8 +134,9 @@ def naive_math_verify(case: Case) -> bool:
 
 
 def rchain_verdicts(cases: list[Case]) -> list[tuple[bool, str]]:
-    from rchain.verify.judge import Comparison, precheck, settle_symbolic
+    from rchain.verify.judge import Comparison, precheck
     from rchain.verify.pool import VerifyPool
+    from rchain.verify.symbolic import settle_symbolic
 
     out: list[tuple[bool, str] | None] = [None] * len(cases)
     jobs = []

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from conftest import SHARED_DATA, numina_rows, rchain_cmd
-from rchain.verify.judge import Comparison, Decision, number, precheck, settle_here, settle_symbolic, symbolic_equal
+from rchain.verify.answers import normalize, number
+from rchain.verify.judge import Comparison, Decision, precheck, settle_here
+from rchain.verify.symbolic import settle_symbolic, symbolic_equal
 from rchain.verify.pool import TIMED_OUT, VerifyPool
 
 NUMINA = [json.loads(line) for line in numina_rows()]
@@ -549,7 +551,6 @@ def test_every_option_of_every_real_multiple_choice_problem() -> None:
     is wrong, including texts math-verify cannot tell apart ("Sufficient but not necessary
     condition" against "Necessary but not sufficient condition", two set-builder options)."""
     from rchain.verify.extract import choice_letters, options
-    from rchain.verify.judge import normalize
 
     checked = 0
     for row in NUMINA:

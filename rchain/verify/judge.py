@@ -3,7 +3,8 @@
 Fit = the reply finished (finish_reason stop), has a non-empty `<think>` and `<answer>`, and its
 final answer matches the reference. `precheck` settles everything that plain string work can
 (structure, gold extraction, multiple choice, string and numeric fast paths) in the main
-process; what needs sympy becomes a `Comparison` for the worker pool (`symbolic_equal`).
+process; what needs sympy becomes a `Comparison` for the worker pool (rchain.verify.symbolic).
+How answers are written (normalisation, numbers, lists) is rchain.verify.answers.
 
 Strategies by NuminaMath source:
 * multiple choice (cn_k12, amc_aime, synthetic_amc): the letter, the option's text, or the value
@@ -15,15 +16,14 @@ Strategies by NuminaMath source:
 from __future__ import annotations
 
 import dataclasses
-import functools
-import logging
 import re
 from dataclasses import dataclass
-from fractions import Fraction
-from typing import Iterable, Literal
+from typing import Literal
 
+from rchain.verify.answers import answer_items, base_number, close, distinct, item_name, normalize, number, other_power, scaled_equation, units, value_key
 from rchain.verify.extract import Gold, after_last_boxed, boxed_all, choice_letter, choice_letters, final_statement, gold_answers, is_proof_problem, options, reply_parts, stated_answer
 from rchain.verify.pool import TIMED_OUT, WorkerError
+from rchain.verify.symbolic import settle_symbolic
 
 Label = Literal["correct", "wrong", "unverifiable", "malformed"]
 MC_SOURCES = frozenset({"cn_k12", "amc_aime", "synthetic_amc"})
@@ -178,7 +178,7 @@ _RELATION = re.compile(r"<|>|\\[lg]eq?(?:slant)?\b|\\[lg]t\b|≤|≥|\\neq")
 
 def _is_equation(answer: str) -> bool:
     """`2+3m=0` (a step), unlike `m=-\\frac{2}{3}` (a value given a name)."""
-    return "=" in answer and not _NAME.match(answer)
+    return "=" in answer and not item_name(answer)[0]
 
 
 def _contradicts(choices: dict[str, str], boxed: str, named: str) -> bool:
@@ -214,10 +214,10 @@ def _judge_predicted(
             return decided
     golds = gold.answers
     if len(golds) == 1 and len(predicted) > 1:
-        distinct = {_value_key(p) for p in predicted}
-        if len(distinct) > 1 and len(answer_items(golds[0])) == len(predicted):
+        values = {value_key(p) for p in predicted}
+        if len(values) > 1 and len(answer_items(golds[0])) == len(predicted):
             pass  # "3, 5, 7" answered as \boxed{3}, \boxed{5}, \boxed{7}
-        elif len(distinct) > 1 and len({_value_key(p) for p in boxed_all(_closing_paragraph(answer_text)) if not _is_equation(p)}) > 1:
+        elif len(values) > 1 and len({value_key(p) for p in boxed_all(_closing_paragraph(answer_text)) if not _is_equation(p)}) > 1:
             # Different answers boxed side by side at the end: a hedge, not an answer.
             return Decision("malformed", "conflicting_answers", shown_gold, " ; ".join(predicted))
         else:
@@ -229,14 +229,14 @@ def _judge_predicted(
         golds = (golds[0].replace(",", "."),)  # the reference writes the decimal comma: "1,22" for 1.22
         shown_gold = golds[0]
     shown_pred = " ; ".join(predicted)
-    gold_items = _distinct(item for g in golds for item in answer_items(g))
-    pred_items = _distinct(item for p in predicted for item in answer_items(p))
+    gold_items = distinct(item for g in golds for item in answer_items(g))
+    pred_items = distinct(item for p in predicted for item in answer_items(p))
     if len(gold_items) > 1 and len(pred_items) > len(gold_items):
         # Several parts, with intermediate results boxed on the way: the closing summary's boxes.
         closing = boxed_all(_closing_paragraph(answer_text))
         if closing:
             predicted = closing
-            pred_items = _distinct(item for p in closing for item in answer_items(p))
+            pred_items = distinct(item for p in closing for item in answer_items(p))
             shown_pred = " ; ".join(closing)
     if len(gold_items) != len(pred_items):
         return Decision("wrong", "part_count_mismatch", shown_gold, shown_pred)
@@ -250,7 +250,7 @@ def _multiple_choice(problem: str, gold: Gold, predicted: list[str], shown_gold:
     # cn_k12 references often box the value and then the letter: the last letter is the answer.
     letters = [found for found in map(choice_letters, gold.answers) if found]
     gold_letters = letters[-1] if letters else None
-    if choices and not letters and len(_distinct(gold.answers)) == 1:
+    if choices and not letters and len(distinct(gold.answers)) == 1:
         # The reference boxes the option's value, the reply names its letter: the value behind the letter.
         named = choice_letters(predicted[-1])
         if named and len(named) == 1 and next(iter(named)) in choices:
@@ -291,7 +291,7 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
     remaining: list[tuple[str, str]] = []
     reasons: list[str] = []
     for gold, pred in zip(golds, preds, strict=True):
-        names = [re.sub(r"[{}\s]", "", _item_name(text)[0]) for text in (gold, pred)]
+        names = [re.sub(r"[{}\s]", "", item_name(text)[0]) for text in (gold, pred)]
         if all(names) and names[0] != names[1] and not any("(" in name for name in names):
             # "y = 5" for "x = 5": another unknown, or another line ("y = 2x + 3" for "f(x) = 2x + 3" is not)
             remaining.append((gold, pred))
@@ -299,14 +299,14 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
         if normalize(gold) == normalize(pred):
             reasons.append("exact_match")
             continue
-        if _other_power(_units(gold), _units(pred)):
+        if other_power(units(gold), units(pred)):
             # "15\mbox{ cm}^3" for "15\mbox{ cm}^2": math-verify drops the units it cannot read.
             return Decision("wrong", "unit_mismatch", shown_gold, shown_pred)
-        based = _based(gold)
+        based = base_number(gold)
         if based:
             # "2516_8": the digits in that base (math-verify drops the subscript: it took 2516_9);
             # the digits alone are accepted where the problem asks for base 8.
-            if _based(pred) not in (based, None) or not _based(pred) and normalize(pred) != based[0]:
+            if base_number(pred) not in (based, None) or not base_number(pred) and normalize(pred) != based[0]:
                 return Decision("wrong", "numeric_mismatch", shown_gold, shown_pred)
             reasons.append("exact_match")
             continue
@@ -328,7 +328,7 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
         if g is not None and p is None and _UNEVALUATED.search(pred):
             # "\\frac{1}{4}[\\cos^2(\\frac{2\\pi}{5}) + ...]" for 1/16: equal, perhaps, but not an answer.
             return Decision("wrong", "unsimplified", shown_gold, shown_pred)
-        if _scaled_equation(gold, pred):
+        if scaled_equation(gold, pred):
             # "20x - 28y + 44z + 16 = 0" where "5x - 7y + 11z + 4 = 0" (coprime coefficients) is asked.
             return Decision("wrong", "not_lowest_terms", shown_gold, shown_pred)
         if g is not None and p is None and source in NUMERIC_SOURCES:
@@ -339,7 +339,7 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
                 return Decision("malformed" if found else "wrong", reason, shown_gold, shown_pred)
             p = found[0]
         if g is not None and p is not None:
-            if not _close(g, p):
+            if not close(g, p):
                 # Two plain numbers that differ: no need for sympy to say so.
                 return Decision("wrong", "numeric_mismatch", shown_gold, shown_pred)
             reasons.append("numeric_match")
@@ -351,148 +351,17 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
     return Decision("correct", weakest, shown_gold, shown_pred)
 
 
-# ---------------------------------------------------------------------------------------------
-# Normalisation and numbers
-
-
 _WORDS_ONLY = re.compile(r"[A-Za-z][A-Za-z ]*")
-_BRACELESS_FRAC = re.compile(r"\\frac(\d)(\d)")
 _NUMBER_IN_TEXT = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?!\d)")
 _APPROXIMATE = re.compile(r"-?\d*\.\d{3,}")
 _EXACT_ONLY = re.compile(r"\\sqrt|\\pi|\\log|\\ln|\\sin|\\cos|\\tan|e\^|\\frac\{[^}]*\}\{(?:3|6|7|9|11|12|13)\}")
-
-
 _UNEVALUATED = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc|log|ln|arcsin|arccos|arctan|sum|prod|int)\b")
-_INTEGER = re.compile(r"\d+")
-
-
-_UNIT = re.compile(r"\\(?:text|mbox|mathrm)\s*\{\s*([A-Za-z][A-Za-z ]*?)\s*\}\s*(?:\^\s*\{?\s*(\d)\s*\}?)?")
-
-
-def _units(answer: str) -> dict[str, str]:
-    """The units written after a value, with their powers: `15\\mbox{ cm}^2` -> {"cm": "2"}; none
-    for an answer that is only words (`\\text{east}`)."""
-    if not _UNIT.sub("", answer).strip(" $\\,"):
-        return {}
-    return {word.casefold(): power or "1" for word, power in _UNIT.findall(answer)}
-
-
-def _other_power(gold: dict[str, str], pred: dict[str, str]) -> bool:
-    """A unit both give, to another power (cm^3 for cm^2; "square cm" and "inches" for "in" are
-    other words, not decided here)."""
-    return any(unit in pred and pred[unit] != power for unit, power in gold.items())
-
-
-_BASE_NUMBER = re.compile(r"([0-9A-Za-z]+)_\{?(\d+)\}?")
-
-
-def _based(answer: str) -> tuple[str, str] | None:
-    """(digits, base) of a number written with its base: `2516_8`, `10101_{2}`, `\\text{AB}_{16}`."""
-    found = _BASE_NUMBER.fullmatch(normalize(answer))
-    if not found or not 2 <= int(found[2]) <= 36:
-        return None
-    digits, base = found[1].upper(), int(found[2])
-    # Every digit valid in the base, and more than a letter (`a_1`, `x_2` are names; `b_{12}` a term).
-    valid = all(int(c, 36) < base for c in digits) and (len(digits) > 1 or digits.isdigit())
-    return (digits, found[2]) if valid else None
-
-
-def _scaled_equation(gold: str, pred: str) -> bool:
-    """The same linear equation with every coefficient multiplied by one integer k > 1."""
-    g, p = normalize(gold), normalize(pred)
-    if "=" not in g or _INTEGER.sub("#", g) != _INTEGER.sub("#", p):
-        return False
-    pairs = [(int(a), int(b)) for a, b in zip(_INTEGER.findall(g), _INTEGER.findall(p), strict=True) if int(a)]
-    ratios = {Fraction(b, a) for a, b in pairs}
-    return len(ratios) == 1 and next(iter(ratios)).denominator == 1 and next(iter(ratios)) > 1
-
-
-def split_top_level(answer: str) -> list[str]:
-    """`3, 5, 7` -> [3, 5, 7]; commas inside braces, brackets or parentheses do not split."""
-    parts, depth, current = [], 0, []
-    for char in answer:
-        if char in "{([":
-            depth += 1
-        elif char in "})]":
-            depth -= 1
-        if char == "," and depth == 0:
-            parts.append("".join(current).strip())
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current).strip())
-    return [p for p in parts if p]
-
-
-# "6 \text{ and } 8", "p = -1 \text{ or } p = 2", "1; 2", "x = 1 \quad y = 2"
-_LIST_JOINERS = re.compile(r"\\text\{\s*(?:and|or|,)\s*\}|\\q?quad|;|\s(?:and|or)\s|(?<=\))\s*(?:and|or)\s*(?=\()")
-_THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|,\\!\s*|,)(?=\d{3}(?!\d))")
-# "x = ", "a_1 = ", "f(x) = " before a value
-_NAME = re.compile(r"^([A-Za-z](?:_\{?\w+\}?)?(?:\(\w\))?)\s*=\s*(?=[^=]*$)")
-
-
-def answer_items(answer: str) -> list[str]:
-    """An answer as a list of its values: `1, 2` / `\\{1,2\\}` / `6 \\text{ and } 8` / `x=-5, p=\\frac{14}{3}`
-    give two items; a tuple, interval or union stays one. Thousands separators do not split."""
-    text = answer.strip().strip("$").strip()
-    text = _SPACING.sub(" ", _THOUSANDS.sub("", text))
-    named = _NAME.match(text)
-    if named and _set_contents(text[named.end() :]) != text[named.end() :]:
-        text = text[named.end() :]  # "x = \\{1, 2\\}": the set of x's values
-    text = _set_contents(text)
-    text = _LIST_JOINERS.sub(",", text)
-    items = [item for item in split_top_level(text) if item.strip("\\, ")]
-    return _distinct(signed for item in items for signed in _plus_minus(item)) or [answer]
-
-
-def _set_contents(text: str) -> str:
-    """`\\{1, 2\\}` or `{1, 2}` -> `1, 2` when the braces enclose the whole answer."""
-    open_, close = ("\\{", "\\}") if text.startswith("\\{") else ("{", "}")
-    if not (text.startswith(open_) and text.endswith(close)):
-        return text
-    depth = 0
-    for i, char in enumerate(text):
-        depth += {"{": 1, "}": -1}.get(char, 0)
-        if char == "}" and depth == 0 and i < len(text) - 1:
-            return text  # `{a}{b}`: the first brace closes early
-    return text[len(open_) : -len(close)]
-
-
-def _plus_minus(item: str) -> list[str]:
-    """`3 \\pm 2\\sqrt{2}` -> `3 + 2\\sqrt{2}`, `3 - 2\\sqrt{2}` (one ± only)."""
-    if item.count("\\pm") != 1 or "\\mp" in item:
-        return [item]
-    return [item.replace("\\pm", "+"), item.replace("\\pm", "-")]
-
-
-def _distinct(items: Iterable[str]) -> list[str]:
-    """Items in order, each once (an answer restated, or one solution listed twice; a number
-    restated in another form: "$\\boxed{15\\frac{39}{40}}$, or $\\boxed{\\frac{639}{40}}$ inches")."""
-    items = list(items)
-    if len(items) < 2:
-        return items
-    seen: dict[object, str] = {}
-    for item in items:
-        seen.setdefault(_value_key(item), item)
-    return list(seen.values())
-
-
-def _value_key(answer: str) -> object:
-    """What two answers share when they are the same answer written alike: a number's value, or
-    the normalised text."""
-    value = number(answer)
-    return value if value is not None else normalize(answer)
-
-
-def _item_name(item: str) -> tuple[str, str]:
-    named = _NAME.match(item)
-    return (named[1], item[named.end() :].strip()) if named else ("", item)
 
 
 def _compare_lists(golds: list[str], preds: list[str], source: str, shown_gold: str, shown_pred: str) -> Decision | Comparison:
     """Several values on each side, in any order. Named values (`x = 1, y = 2`) are matched by
     name; plain numbers as a multiset (`1 and -2` against `-2, 1`); anything else as a set by math-verify."""
-    gold_named, pred_named = [_item_name(g) for g in golds], [_item_name(p) for p in preds]
+    gold_named, pred_named = [item_name(g) for g in golds], [item_name(p) for p in preds]
     gold_names, pred_names = {n for n, _ in gold_named}, {n for n, _ in pred_named}
     one_unknown = len(gold_names) == 1 and gold_names == pred_names  # "p = -1 and p = 15/8": the values of p, a set
     if all(n for n, _ in gold_named) and all(n for n, _ in pred_named) and not one_unknown:
@@ -512,142 +381,6 @@ def _compare_lists(golds: list[str], preds: list[str], source: str, shown_gold: 
     # math-verify compares comma-separated values as sets.
     return Comparison(((", ".join(gold_values), ", ".join(pred_values)),), "symbolic_match", "symbolic_mismatch", shown_gold, shown_pred)
 
-_TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
-_SPACING = re.compile(r"\\[,;:! ]|\\quad|\\qquad|~")
-_UNITS = re.compile(
-    r"\s*(?:dollars?|cents?|units?|meters?|metres?|cm|km|kg|grams?|g|hours?|hrs?|minutes?|mins?|seconds?|secs?|"
-    r"days?|weeks?|months?|years?|miles?|feet|foot|ft|inches|inch|pounds?|lbs?|degrees?|percent|people|students?|"
-    r"apples?|books?|pages?|square|sq|cubic|liters?|litres?|ml|mph|km/h|m/s)\b\.?",
-    re.I,
-)
-
-
-@functools.lru_cache(maxsize=1024)
-def normalize(answer: str) -> str:
-    """A canonical string for the fast equality path (never decides a mismatch alone)."""
-    text = answer.strip()
-    text = _TEXT_WRAPPERS.sub(r"\1", text)
-    text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\left", "").replace("\\right", "")
-    text = _BRACELESS_FRAC.sub(r"\\frac{\1}{\2}", text)  # \\frac43 -> \\frac{4}{3}
-    text = text.replace("^\\circ", "").replace("^{\\circ}", "").replace("°", "").replace("\\%", "%")
-    text = _SPACING.sub("", text)
-    text = _NAME.sub("", text)  # "x = 5" -> "5", "f(x) = 2x+3" -> "2x+3"
-    text = text.replace("$", "").replace(" ", "").rstrip(".")
-    return text
-
-
-@functools.lru_cache(maxsize=1024)
-def number(answer: str) -> Fraction | None:
-    """The number an answer states (`1,234`, `$5.50`, `12%`, `\\frac{3}{4}`, `2\\frac{1}{2}`, `7 apples`),
-    or None when it is not a plain number."""
-    if not any(char.isdigit() for char in answer):
-        return None
-    text = _TEXT_WRAPPERS.sub(r"\1", answer).strip().strip("$").strip()
-    text = text.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "").replace("\\!", "")
-    text = _UNITS.sub("", text).strip()
-    text = _BRACELESS_FRAC.sub(r"\\frac{\1}{\2}", text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac"))
-    text = text.replace("{,}", ",").rstrip(",.;:")
-    spaced = re.fullmatch(r"(-?\d+)\s+(\d+)/(\d+)", text.strip())  # "1 1/2", before spaces go
-    if spaced and int(spaced[3]):
-        whole, frac = int(spaced[1]), Fraction(int(spaced[2]), int(spaced[3]))
-        return whole - frac if whole < 0 else whole + frac
-    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text).replace(" ", "")
-    mixed = re.fullmatch(r"(-?\d+)\\frac\{(\d+)\}\{(\d+)\}", text)
-    if mixed and int(mixed[3]):
-        whole = int(mixed[1])
-        frac = Fraction(int(mixed[2]), int(mixed[3]))
-        return whole - frac if whole < 0 else whole + frac
-    frac = re.fullmatch(r"(-?)\\frac\{(-?\d+)\}\{(-?\d+)\}", text)
-    if frac and int(frac[3]):
-        value = Fraction(int(frac[2]), int(frac[3]))
-        return -value if frac[1] else value
-    slash = re.fullmatch(r"(-?\d+)/(\d+)", text)
-    if slash and int(slash[2]):
-        return Fraction(int(slash[1]), int(slash[2]))
-    if re.fullmatch(r"-?(\d+\.?\d*|\.\d+)", text):
-        return Fraction(text)
-    return None
-
-
-def _close(a: Fraction, b: Fraction) -> bool:
-    """Equal, or within one part in a million where one side has no finite decimal (0.333333 for
-    1/3); two numbers that both do must be equal: 1450001 is not 1450000, nor 1450000.5."""
-    if a == b:
-        return True
-    if _terminates(a) and _terminates(b):
-        return False
-    return abs(a - b) <= Fraction(1, 10**6) * max(1, abs(a))
-
-
-def _terminates(value: Fraction) -> bool:
-    """A finite decimal: the denominator has no prime factor but 2 and 5."""
-    d = value.denominator
-    for p in (2, 5):
-        while d % p == 0:
-            d //= p
-    return d == 1
-
-
-# ---------------------------------------------------------------------------------------------
-# The sympy path (worker processes only: math-verify's own timeout uses SIGALRM)
-
-_GOLD_CACHE: dict[str, object] = {}
-
-
-_DOUBLE_BRACES = re.compile(r"\{\{([^{}]*)\}\}")
-
-
-def _single_braces(text: str) -> str:
-    """`\\frac{{x}}{{x^2}}` -> `\\frac{x}{x^2}` (cn_k12 references double them; math-verify fails)."""
-    while True:
-        tidier = _DOUBLE_BRACES.sub(r"{\1}", text)
-        if tidier == text:
-            return text
-        text = tidier
-
-
-def _parsed(gold: str, pred: str) -> tuple[list, list]:
-    from math_verify import parse
-
-    gold, pred = _single_braces(gold), _single_braces(pred)
-    parsed_gold = _GOLD_CACHE.get(gold)
-    if parsed_gold is None:
-        parsed_gold = parse(f"\\boxed{{{gold}}}", parsing_timeout=None)
-        if len(_GOLD_CACHE) > 10000:
-            _GOLD_CACHE.clear()
-        _GOLD_CACHE[gold] = parsed_gold
-    return parsed_gold, parse(f"\\boxed{{{pred}}}", parsing_timeout=None)
-
-
-def symbolic_equal(pairs: tuple[tuple[str, str], ...]) -> bool:
-    """All pairs equivalent under math-verify. Its own timeouts are off: the pool enforces a
-    wall-clock limit and records parse_timeout, where math-verify would silently answer False."""
-    from math_verify import verify
-
-    # It warns once per process that its timeout is off; here that is by design.
-    logging.getLogger("math_verify").setLevel(logging.ERROR)
-    for gold, pred in pairs:
-        parsed_gold, parsed_pred = _parsed(gold, pred)
-        if not parsed_gold or not parsed_pred or not verify(parsed_gold, parsed_pred, timeout_seconds=None):
-            return False
-    return True
-
-
-def settle_symbolic(comparison: Comparison) -> str:
-    """The reason of a Comparison's verdict, in a worker process: its match or mismatch reason, or
-    not_factored (equal, but with fewer factors than the reference where a factorisation is asked)."""
-    if not symbolic_equal(comparison.pairs):
-        return comparison.mismatch_reason
-    for rival in comparison.rivals:
-        if symbolic_equal(tuple((rival, pred) for _, pred in comparison.pairs)):
-            return comparison.mismatch_reason  # it stands for another option as well
-    if comparison.factored:
-        for gold, pred in comparison.pairs:
-            parsed_gold, parsed_pred = _parsed(gold, pred)
-            if _factor_count(parsed_pred[0]) < _factor_count(parsed_gold[0]):
-                return "not_factored"
-    return comparison.match_reason
-
 
 def settle_here(outcome: Decision | Comparison) -> tuple[Label, str]:
     """Label and reason of a precheck outcome, a Comparison settled in this process with no time
@@ -657,13 +390,3 @@ def settle_here(outcome: Decision | Comparison) -> tuple[Label, str]:
     return outcome.verdict(settle_symbolic(outcome))
 
 
-def _factor_count(expr: object) -> int:
-    """The non-constant factors of a product as written, with multiplicity: 3y(a-1)^2 has 3,
-    3y(a^2-2a+1) has 2, the expanded 3ya^2-6ya+3y has 1 (math-verify keeps the form written)."""
-    import sympy
-
-    if isinstance(expr, sympy.Mul):
-        return sum(_factor_count(arg) for arg in expr.args)
-    if isinstance(expr, sympy.Pow) and expr.exp.is_Integer and expr.exp > 0:
-        return int(expr.exp) * _factor_count(expr.base)
-    return 0 if getattr(expr, "is_number", True) else 1

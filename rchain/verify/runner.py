@@ -24,8 +24,9 @@ from rchain.events import FilterProgress
 from rchain.records import ChatMessage, JsonlAppender, Override, Verdict, iter_decoded, iter_lines
 from rchain.runs import write_atomic
 from rchain.stages import StageContext
-from rchain.verify.judge import ANSWERLESS_REASONS, Comparison, Decision, precheck, settle_symbolic
+from rchain.verify.judge import ANSWERLESS_REASONS, Comparison, Decision, precheck
 from rchain.verify.pool import VerifyPool
+from rchain.verify.symbolic import settle_symbolic
 from rchain.verify.quality import ContaminationIndex, benchmark_texts, quality_flags
 
 REPORT_EVERY_S = 0.5

@@ -1,0 +1,213 @@
+"""How answers are written: a canonical string, the number a text states, lists of values, names,
+units and bases. Plain string work for the filter's main process (see rchain.verify.judge)."""
+
+from __future__ import annotations
+
+import functools
+import re
+from fractions import Fraction
+from typing import Iterable
+
+_TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
+_SPACING = re.compile(r"\\[,;:! ]|\\quad|\\qquad|~")
+
+
+_BRACELESS_FRAC = re.compile(r"\\frac(\d)(\d)")
+# "x = ", "a_1 = ", "f(x) = " before a value
+_NAME = re.compile(r"^([A-Za-z](?:_\{?\w+\}?)?(?:\(\w\))?)\s*=\s*(?=[^=]*$)")
+_UNITS = re.compile(
+    r"\s*(?:dollars?|cents?|units?|meters?|metres?|cm|km|kg|grams?|g|hours?|hrs?|minutes?|mins?|seconds?|secs?|"
+    r"days?|weeks?|months?|years?|miles?|feet|foot|ft|inches|inch|pounds?|lbs?|degrees?|percent|people|students?|"
+    r"apples?|books?|pages?|square|sq|cubic|liters?|litres?|ml|mph|km/h|m/s)\b\.?",
+    re.I,
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def normalize(answer: str) -> str:
+    """A canonical string for the fast equality path (never decides a mismatch alone)."""
+    text = answer.strip()
+    text = _TEXT_WRAPPERS.sub(r"\1", text)
+    text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\left", "").replace("\\right", "")
+    text = _BRACELESS_FRAC.sub(r"\\frac{\1}{\2}", text)  # \\frac43 -> \\frac{4}{3}
+    text = text.replace("^\\circ", "").replace("^{\\circ}", "").replace("°", "").replace("\\%", "%")
+    text = _SPACING.sub("", text)
+    text = _NAME.sub("", text)  # "x = 5" -> "5", "f(x) = 2x+3" -> "2x+3"
+    text = text.replace("$", "").replace(" ", "").rstrip(".")
+    return text
+
+
+@functools.lru_cache(maxsize=1024)
+def number(answer: str) -> Fraction | None:
+    """The number an answer states (`1,234`, `$5.50`, `12%`, `\\frac{3}{4}`, `2\\frac{1}{2}`, `7 apples`),
+    or None when it is not a plain number."""
+    if not any(char.isdigit() for char in answer):
+        return None
+    text = _TEXT_WRAPPERS.sub(r"\1", answer).strip().strip("$").strip()
+    text = text.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "").replace("\\!", "")
+    text = _UNITS.sub("", text).strip()
+    text = _BRACELESS_FRAC.sub(r"\\frac{\1}{\2}", text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac"))
+    text = text.replace("{,}", ",").rstrip(",.;:")
+    spaced = re.fullmatch(r"(-?\d+)\s+(\d+)/(\d+)", text.strip())  # "1 1/2", before spaces go
+    if spaced and int(spaced[3]):
+        whole, frac = int(spaced[1]), Fraction(int(spaced[2]), int(spaced[3]))
+        return whole - frac if whole < 0 else whole + frac
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text).replace(" ", "")
+    mixed = re.fullmatch(r"(-?\d+)\\frac\{(\d+)\}\{(\d+)\}", text)
+    if mixed and int(mixed[3]):
+        whole = int(mixed[1])
+        frac = Fraction(int(mixed[2]), int(mixed[3]))
+        return whole - frac if whole < 0 else whole + frac
+    frac = re.fullmatch(r"(-?)\\frac\{(-?\d+)\}\{(-?\d+)\}", text)
+    if frac and int(frac[3]):
+        value = Fraction(int(frac[2]), int(frac[3]))
+        return -value if frac[1] else value
+    slash = re.fullmatch(r"(-?\d+)/(\d+)", text)
+    if slash and int(slash[2]):
+        return Fraction(int(slash[1]), int(slash[2]))
+    if re.fullmatch(r"-?(\d+\.?\d*|\.\d+)", text):
+        return Fraction(text)
+    return None
+
+
+def close(a: Fraction, b: Fraction) -> bool:
+    """Equal, or within one part in a million where one side has no finite decimal (0.333333 for
+    1/3); two numbers that both do must be equal: 1450001 is not 1450000, nor 1450000.5."""
+    if a == b:
+        return True
+    if _terminates(a) and _terminates(b):
+        return False
+    return abs(a - b) <= Fraction(1, 10**6) * max(1, abs(a))
+
+
+def _terminates(value: Fraction) -> bool:
+    """A finite decimal: the denominator has no prime factor but 2 and 5."""
+    d = value.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return d == 1
+
+
+# "6 \text{ and } 8", "p = -1 \text{ or } p = 2", "1; 2", "x = 1 \quad y = 2"
+_LIST_JOINERS = re.compile(r"\\text\{\s*(?:and|or|,)\s*\}|\\q?quad|;|\s(?:and|or)\s|(?<=\))\s*(?:and|or)\s*(?=\()")
+_THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|,\\!\s*|,)(?=\d{3}(?!\d))")
+
+
+def split_top_level(answer: str) -> list[str]:
+    """`3, 5, 7` -> [3, 5, 7]; commas inside braces, brackets or parentheses do not split."""
+    parts, depth, current = [], 0, []
+    for char in answer:
+        if char in "{([":
+            depth += 1
+        elif char in "})]":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current).strip())
+    return [p for p in parts if p]
+
+
+def answer_items(answer: str) -> list[str]:
+    """An answer as a list of its values: `1, 2` / `\\{1,2\\}` / `6 \\text{ and } 8` / `x=-5, p=\\frac{14}{3}`
+    give two items; a tuple, interval or union stays one. Thousands separators do not split."""
+    text = answer.strip().strip("$").strip()
+    text = _SPACING.sub(" ", _THOUSANDS.sub("", text))
+    named = _NAME.match(text)
+    if named and _set_contents(text[named.end() :]) != text[named.end() :]:
+        text = text[named.end() :]  # "x = \\{1, 2\\}": the set of x's values
+    text = _set_contents(text)
+    text = _LIST_JOINERS.sub(",", text)
+    items = [item for item in split_top_level(text) if item.strip("\\, ")]
+    return distinct(signed for item in items for signed in _plus_minus(item)) or [answer]
+
+
+def _set_contents(text: str) -> str:
+    """`\\{1, 2\\}` or `{1, 2}` -> `1, 2` when the braces enclose the whole answer."""
+    open_, close = ("\\{", "\\}") if text.startswith("\\{") else ("{", "}")
+    if not (text.startswith(open_) and text.endswith(close)):
+        return text
+    depth = 0
+    for i, char in enumerate(text):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if char == "}" and depth == 0 and i < len(text) - 1:
+            return text  # `{a}{b}`: the first brace closes early
+    return text[len(open_) : -len(close)]
+
+
+def _plus_minus(item: str) -> list[str]:
+    """`3 \\pm 2\\sqrt{2}` -> `3 + 2\\sqrt{2}`, `3 - 2\\sqrt{2}` (one ± only)."""
+    if item.count("\\pm") != 1 or "\\mp" in item:
+        return [item]
+    return [item.replace("\\pm", "+"), item.replace("\\pm", "-")]
+
+
+def distinct(items: Iterable[str]) -> list[str]:
+    """Items in order, each once (an answer restated, or one solution listed twice; a number
+    restated in another form: "$\\boxed{15\\frac{39}{40}}$, or $\\boxed{\\frac{639}{40}}$ inches")."""
+    items = list(items)
+    if len(items) < 2:
+        return items
+    seen: dict[object, str] = {}
+    for item in items:
+        seen.setdefault(value_key(item), item)
+    return list(seen.values())
+
+
+def value_key(answer: str) -> object:
+    """What two answers share when they are the same answer written alike: a number's value, or
+    the normalised text."""
+    value = number(answer)
+    return value if value is not None else normalize(answer)
+
+
+def item_name(item: str) -> tuple[str, str]:
+    named = _NAME.match(item)
+    return (named[1], item[named.end() :].strip()) if named else ("", item)
+
+
+_UNIT = re.compile(r"\\(?:text|mbox|mathrm)\s*\{\s*([A-Za-z][A-Za-z ]*?)\s*\}\s*(?:\^\s*\{?\s*(\d)\s*\}?)?")
+
+
+def units(answer: str) -> dict[str, str]:
+    """The units written after a value, with their powers: `15\\mbox{ cm}^2` -> {"cm": "2"}; none
+    for an answer that is only words (`\\text{east}`)."""
+    if not _UNIT.sub("", answer).strip(" $\\,"):
+        return {}
+    return {word.casefold(): power or "1" for word, power in _UNIT.findall(answer)}
+
+
+def other_power(gold: dict[str, str], pred: dict[str, str]) -> bool:
+    """A unit both give, to another power (cm^3 for cm^2; "square cm" and "inches" for "in" are
+    other words, not decided here)."""
+    return any(unit in pred and pred[unit] != power for unit, power in gold.items())
+
+
+_BASE_NUMBER = re.compile(r"([0-9A-Za-z]+)_\{?(\d+)\}?")
+
+
+def base_number(answer: str) -> tuple[str, str] | None:
+    """(digits, base) of a number written with its base: `2516_8`, `10101_{2}`, `\\text{AB}_{16}`."""
+    found = _BASE_NUMBER.fullmatch(normalize(answer))
+    if not found or not 2 <= int(found[2]) <= 36:
+        return None
+    digits, base = found[1].upper(), int(found[2])
+    # Every digit valid in the base, and more than a letter (`a_1`, `x_2` are names; `b_{12}` a term).
+    valid = all(int(c, 36) < base for c in digits) and (len(digits) > 1 or digits.isdigit())
+    return (digits, found[2]) if valid else None
+
+
+_INTEGER = re.compile(r"\d+")
+
+
+def scaled_equation(gold: str, pred: str) -> bool:
+    """The same linear equation with every coefficient multiplied by one integer k > 1."""
+    g, p = normalize(gold), normalize(pred)
+    if "=" not in g or _INTEGER.sub("#", g) != _INTEGER.sub("#", p):
+        return False
+    pairs = [(int(a), int(b)) for a, b in zip(_INTEGER.findall(g), _INTEGER.findall(p), strict=True) if int(a)]
+    ratios = {Fraction(b, a) for a, b in pairs}
+    return len(ratios) == 1 and next(iter(ratios)).denominator == 1 and next(iter(ratios)) > 1
