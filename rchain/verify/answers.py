@@ -23,6 +23,7 @@ _UNITS = re.compile(
 )
 
 
+# Both caches hold one reply's answers: rchain.verify.judge.precheck clears them for each reply.
 @functools.lru_cache(maxsize=1024)
 def normalize(answer: str) -> str:
     """A canonical string for the fast equality path (never decides a mismatch alone)."""
@@ -127,15 +128,15 @@ def answer_items(answer: str) -> list[str]:
 
 def _set_contents(text: str) -> str:
     """`\\{1, 2\\}` or `{1, 2}` -> `1, 2` when the braces enclose the whole answer."""
-    open_, close = ("\\{", "\\}") if text.startswith("\\{") else ("{", "}")
-    if not (text.startswith(open_) and text.endswith(close)):
+    open_, close_ = ("\\{", "\\}") if text.startswith("\\{") else ("{", "}")
+    if not (text.startswith(open_) and text.endswith(close_)):
         return text
     depth = 0
     for i, char in enumerate(text):
         depth += {"{": 1, "}": -1}.get(char, 0)
         if char == "}" and depth == 0 and i < len(text) - 1:
             return text  # `{a}{b}`: the first brace closes early
-    return text[len(open_) : -len(close)]
+    return text[len(open_) : -len(close_)]
 
 
 def _plus_minus(item: str) -> list[str]:

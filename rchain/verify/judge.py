@@ -86,8 +86,9 @@ _ASKS_FACTORING = re.compile(r"\bfactori[sz]e\b|\bfactor\s+(?:completely|fully|t
 def _precheck(source: str, problem: str, solution: str, assistant: str, finish_reason: str) -> Decision | Comparison:
     parts = reply_parts(assistant)
     gold = gold_answers(solution)
-    if source in MC_SOURCES and gold.how == "boxed":
-        gold = _gold_option(gold, solution, options(problem))
+    choices = options(problem) if source in MC_SOURCES else {}  # parsed once per reply
+    if choices and gold.how == "boxed":
+        gold = _gold_option(gold, solution, choices)
     shown_gold = " ; ".join(gold.answers)
     if finish_reason == "length":
         return Decision("malformed", "truncated", shown_gold)
@@ -114,7 +115,7 @@ def _precheck(source: str, problem: str, solution: str, assistant: str, finish_r
         stated = stated_answer(parts.answer, numeric=source in NUMERIC_SOURCES or _looks_numeric(gold), problem=problem)
         if stated is None:
             return Decision("malformed", "no_boxed_in_reply", shown_gold)
-        outcome = _judge_predicted(source, problem, gold, [stated], shown_gold)
+        outcome = _judge_predicted(source, choices, gold, [stated], shown_gold)
         return dataclasses.replace(outcome, flags=(*outcome.flags, "unboxed_answer"))
     after = after_last_boxed(answer_text)
     if source in MC_SOURCES and after.strip():
@@ -125,7 +126,7 @@ def _precheck(source: str, problem: str, solution: str, assistant: str, finish_r
                 # "the interval is \\boxed{(1,\\infty)}. [the intersection worked out] Therefore, the
                 # correct answer is A": the box was a step on the way, the option named is the answer.
                 predicted = [named]
-            elif _contradicts(options(problem), predicted[-1], named):
+            elif _contradicts(choices, predicted[-1], named):
                 # "\\boxed{4a^2+9a+7} The answer is C: 4a^2+3a+7": the box and the option disagree.
                 return Decision("malformed", "conflicting_answers", shown_gold, f"{predicted[-1]} ; {named}")
             else:
@@ -136,7 +137,7 @@ def _precheck(source: str, problem: str, solution: str, assistant: str, finish_r
             # "... = \\boxed{255}. ... Final Answer: The final answer is $10,455$.": intermediate
             # results were boxed on the way; the final answer is the one stated as such.
             predicted = [final]
-    return _judge_predicted(source, problem, gold, predicted, shown_gold, answer_text)
+    return _judge_predicted(source, choices, gold, predicted, shown_gold, answer_text)
 
 
 def _gold_option(gold: Gold, solution: str, choices: dict[str, str]) -> Gold:
@@ -206,10 +207,10 @@ def _looks_numeric(gold: Gold) -> bool:
 
 
 def _judge_predicted(
-    source: str, problem: str, gold: Gold, predicted: list[str], shown_gold: str, answer_text: str = ""
+    source: str, choices: dict[str, str], gold: Gold, predicted: list[str], shown_gold: str, answer_text: str = ""
 ) -> Decision | Comparison:
     if source in MC_SOURCES:
-        decided = _multiple_choice(problem, gold, predicted, shown_gold, " ; ".join(predicted))
+        decided = _multiple_choice(choices, gold, predicted, shown_gold, " ; ".join(predicted))
         if decided is not None:
             return decided
     golds = gold.answers
@@ -245,8 +246,7 @@ def _judge_predicted(
     return _compare_lists(gold_items, pred_items, source, shown_gold, shown_pred)
 
 
-def _multiple_choice(problem: str, gold: Gold, predicted: list[str], shown_gold: str, shown_pred: str) -> Decision | Comparison | None:
-    choices = options(problem)
+def _multiple_choice(choices: dict[str, str], gold: Gold, predicted: list[str], shown_gold: str, shown_pred: str) -> Decision | Comparison | None:
     # cn_k12 references often box the value and then the letter: the last letter is the answer.
     letters = [found for found in map(choice_letters, gold.answers) if found]
     gold_letters = letters[-1] if letters else None
