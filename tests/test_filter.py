@@ -7,12 +7,13 @@ import json
 import re
 import subprocess
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
 from conftest import SHARED_DATA, numina_rows, rchain_cmd
-from rchain.verify.answers import normalize, number
+from rchain.verify.answers import close, normalize, number
 from rchain.verify.judge import Comparison, Decision, precheck, settle_here
 from rchain.verify.symbolic import settle_symbolic, symbolic_equal
 from rchain.verify.pool import TIMED_OUT, VerifyPool
@@ -88,6 +89,11 @@ def test_numbers_in_the_forms_word_problems_use() -> None:
     assert number("12\\%") == 12 and number("2\\frac{1}{2}") == number("5/2") == number("\\dfrac{5}{2}")
     assert number("-\\frac{3}{4}") == number("-0.75") and number("7 apples") == 7
     assert number("x+1") is None and number("\\sqrt{2}") is None
+    # A decimal written for a fraction with no finite decimal is allowed its last digit; two
+    # fractions are exact (a Qwen reply's 2240/78126, a digit off 2240/78125, passed as 448/15625).
+    assert close(Fraction(1, 3), number("0.333333"), decimal=True) and not close(Fraction(1, 3), number("0.33333"), decimal=True)
+    assert settle("math", "p", "$\\boxed{\\frac{448}{15625}}$", reply("t", "$\\boxed{\\frac{2240}{78125}}$")) == ("correct", "numeric_match")
+    assert settle("math", "p", "$\\boxed{\\frac{448}{15625}}$", reply("t", "$\\boxed{\\frac{2240}{78126}}$")) == ("wrong", "numeric_mismatch")
 
 
 def test_symbolic_equivalence_through_math_verify() -> None:
@@ -608,6 +614,83 @@ def test_every_gsm8k_reference_against_its_answer_as_written_and_one_more() -> N
         assert judge(row["answer"]) == "correct"
         assert judge(f"She makes $\\boxed{{\\${n:,}}}$.") == judge(f"**Answer:** {n:,} dollars.") == "correct", n
         assert judge(f"$\\boxed{{{n + 1}}}$") == judge(f"The answer is {n + 1}.") == "wrong", n
+
+
+def _last_box_one_digit_more(solution: str) -> str | None:
+    """The solution with the last digit of its last boxed answer one higher, or None."""
+    from rchain.verify.extract import boxed_all
+
+    last = boxed_all(solution)[-1]
+    missed = _one_digit_more(last)
+    if missed is None or missed in boxed_all(solution):
+        return None  # a part's value changed into another part's is not a wrong whole
+    box = "\\boxed{" + last + "}"
+    if box not in solution:
+        return None
+    at = solution.rindex(box)
+    return solution[:at] + "\\boxed{" + missed + "}" + solution[at + len(box) :]
+
+
+def test_every_numina_reference_as_a_reply_and_with_its_last_answer_one_digit_off() -> None:
+    """All 349 NuminaMath rows: the reference solution as a reply is correct (a proof is
+    unverifiable), and the same reply with one digit of its last boxed answer changed is wrong.
+    Found: math-verify read `T\\_n=2n+\\frac{1}{2^{n}}-1` (NuminaMath escapes underscores) as the number
+    2, a list holding `(n \\in N^{})` as 1, and took any false equation for a pattern identity."""
+    from rchain.verify.extract import options
+
+    expected: list[tuple[str, str]] = []
+    comparisons = []
+    for row in NUMINA:
+        cases = [(row["solution"], "correct")]
+        missed = None if options(row["problem"]) else _last_box_one_digit_more(row["solution"])
+        cases += [(missed, "wrong")] if missed else []
+        for text, label in cases:
+            outcome = precheck(row["source"], row["problem"], row["solution"], reply("t", text), "stop")
+            if label == "correct" and outcome.label == "unverifiable":
+                assert outcome.reason == "proof_problem", row["problem"][:80]
+                continue
+            expected.append((row["problem"][:80] + " | " + text[-80:], label))
+            comparisons.append(outcome)
+    with VerifyPool(settle_symbolic, workers=2, timeout_s=10) as pool:
+        settled = dict(pool.map((i, c) for i, c in enumerate(comparisons) if isinstance(c, Comparison)))
+    labels = [c.verdict(settled[i])[0] if isinstance(c, Comparison) else c.label for i, c in enumerate(comparisons)]
+    wrong = [(what, want, got) for (what, want), got in zip(expected, labels, strict=True) if (got == "correct") != (want == "correct")]
+    assert not wrong, wrong
+    assert sum(want == "wrong" for _, want in expected) > 150
+
+
+def test_what_math_verify_misreads_on_the_way_to_it() -> None:
+    # A pattern identity: matched by the same identity written either way round, not by a false one.
+    pattern = "n^{2}+(n+1)^{2}-(n+2)^{2}=n(n-2)-3"
+    assert symbolic_equal(((pattern, "n(n-2)-3=n^2+(n+1)^2-(n+2)^2"),))
+    assert not symbolic_equal(((pattern, "n^{2}+(n+1)^{2}-(n+2)^{2}=n(n-2)-4"),))
+    assert not symbolic_equal(((pattern, "n^2=n^2"),))
+    assert symbolic_equal((("z = 1 + 1 = 2", "z = 3 - 1 = 2"),))  # a sum worked out is no identity
+    # Escaped underscores, and a formula read as a bare number.
+    assert symbolic_equal((("T\\_n=2n+\\frac{1}{2^{n}}-1", "T_n=2n-1+\\frac{1}{2^n}"),))
+    assert not symbolic_equal((("T\\_n=2n+\\frac{1}{2^{n}}-1", "T\\_n=2n+\\frac{1}{2^{n}}-2"),))
+    assert not symbolic_equal((("2n + 1, (n \\in N^{}), \\frac{2n}{2n+1}", "2n + 1, (n \\in N^{}), \\frac{2n}{2n+2}"),))
+    assert symbolic_equal((("1000.99", "so the number is 10 which is 1,000.99m²"),))  # a sentence is read for its number
+    # The numbers in a sentence answer are compared; math-verify sees only its letters.
+    sentence = "$\\boxed{50\\%}$ and $\\boxed{\\text{Yes, it will exceed 120,000}}$"
+    assert settle("cn_k12", "p", sentence, reply("t", sentence.replace("120,000", "120,001"))) == ("wrong", "numeric_mismatch")
+    assert settle("cn_k12", "p", sentence, reply("t", sentence))[0] == "correct"
+
+
+def test_every_aime_reference_that_collects_several_aops_solutions() -> None:
+    """AIME 2022-2024 (AoPS wiki solutions, several per problem, each signed "~name" and ending on the
+    answer, written \\boxed{033}, \\boxed{\\textbf{(113) }} or \\framebox{204}, with boxed steps on the
+    way): the answer is correct against the reference and one more is wrong. Read as parts of one
+    answer, 40 of the 90 were rejected, and the one with only \\framebox had no answer at all."""
+    rows = [json.loads(line) for line in (SHARED_DATA / "numina_samples" / "other_eval_sets" / "aimo_validation_aime.jsonl").read_text(encoding="utf-8").split("\n") if line.strip()]
+    assert len(rows) == 90
+    for row in rows:
+        judge = lambda answer: settle("amc_aime", row["question"], row["solution"], reply("t", f"The answer is $\\boxed{{{answer}}}$."))  # noqa: E731
+        assert judge(row["answer"])[0] == "correct", row["url"]
+        assert judge(int(row["answer"]) + 1)[0] == "wrong", row["url"]
+    # The reference's boxed steps are not read as its answer's parts, nor as another solution's answer.
+    dodecagon = next(r for r in rows if r["answer"] == "928")
+    assert settle("amc_aime", dodecagon["question"], dodecagon["solution"], reply("t", "$\\boxed{480}$")) == ("wrong", "numeric_mismatch")
 
 
 def test_units_ambiguous_answers_and_a_worker_that_fails() -> None:

@@ -8,7 +8,9 @@ import re
 from fractions import Fraction
 from typing import Iterable
 
-_TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
+_TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|mathbf|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
+# `\\textbf{(113) }`: how AoPS solutions write an AIME answer, in the style of a choice.
+_BOLD_NUMBER = re.compile(r"\\(?:textbf|mathbf)\s*\{\s*\(\s*(\d+)\s*\)\s*\}")
 _SPACING = re.compile(r"\\[,;:! ]|\\quad|\\qquad|~")
 
 
@@ -23,11 +25,16 @@ _UNITS = re.compile(
 )
 
 
+def strip_units(answer: str) -> str:
+    """The answer without the unit words written after its value (`7 apples`, `5 cm` -> `7`, `5`)."""
+    return _UNITS.sub("", answer)
+
+
 # Both caches hold one reply's answers: rchain.verify.judge.precheck clears them for each reply.
 @functools.lru_cache(maxsize=1024)
 def normalize(answer: str) -> str:
     """A canonical string for the fast equality path (never decides a mismatch alone)."""
-    text = answer.strip()
+    text = _BOLD_NUMBER.sub(r"\1", answer.strip()).replace("\\_", "_")  # `a\\_n`: NuminaMath escapes underscores
     text = _TEXT_WRAPPERS.sub(r"\1", text)
     text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\left", "").replace("\\right", "")
     text = _BRACELESS_FRAC.sub(r"\\frac{\1}{\2}", text)  # \\frac43 -> \\frac{4}{3}
@@ -44,7 +51,7 @@ def number(answer: str) -> Fraction | None:
     or None when it is not a plain number."""
     if not any(char.isdigit() for char in answer):
         return None
-    text = _TEXT_WRAPPERS.sub(r"\1", answer).strip().strip("$").strip()
+    text = _TEXT_WRAPPERS.sub(r"\1", _BOLD_NUMBER.sub(r"\1", answer)).strip().strip("$").strip()
     text = text.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "").replace("\\!", "")
     text = _UNITS.sub("", text).strip()
     text = _BRACELESS_FRAC.sub(r"\\frac{\1}{\2}", text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac"))
@@ -71,12 +78,14 @@ def number(answer: str) -> Fraction | None:
     return None
 
 
-def close(a: Fraction, b: Fraction) -> bool:
-    """Equal, or within one part in a million where one side has no finite decimal (0.333333 for
-    1/3); two numbers that both do must be equal: 1450001 is not 1450000, nor 1450000.5."""
+def close(a: Fraction, b: Fraction, *, decimal: bool) -> bool:
+    """Equal, or, where one was written as a decimal (`decimal`) and the other has no finite
+    decimal (0.333333 for 1/3), within one part in a million. Two numbers that both have one must be
+    equal (1450001 is not 1450000, nor 1450000.5), and so must two fractions (2240/78126 is not
+    448/15625, a millionth of a unit away)."""
     if a == b:
         return True
-    if _terminates(a) and _terminates(b):
+    if not decimal or _terminates(a) and _terminates(b):
         return False
     return abs(a - b) <= Fraction(1, 10**6) * max(1, abs(a))
 
@@ -165,7 +174,23 @@ def value_key(answer: str) -> object:
     return value if value is not None else normalize(answer)
 
 
+_COMMAND = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}|\\[A-Za-z]+")  # `\\begin{pmatrix}` is no word
+_WORD = re.compile(r"[A-Za-z]{2,}")
+_NUMBER_IN_PROSE = re.compile(r"\d[\d,]*(?:\.\d+)?(?!\d)")
+
+
+def prose_numbers(answer: str) -> list[Fraction] | None:
+    """The numbers a sentence states, in order ("Yes, it will exceed 120,000" -> [120000]); None
+    for an answer that is not a sentence of two words or more. math-verify reads a sentence as a
+    product of its letters, so that the numbers in it are not compared at all."""
+    text = _COMMAND.sub(" ", _TEXT_WRAPPERS.sub(r" \1 ", answer))
+    if len(_WORD.findall(text)) < 2:
+        return None
+    return [Fraction(found.replace(",", "")) for found in _NUMBER_IN_PROSE.findall(text)]
+
+
 def item_name(item: str) -> tuple[str, str]:
+    item = item.replace("\\_", "_")
     named = _NAME.match(item)
     return (named[1], item[named.end() :].strip()) if named else ("", item)
 

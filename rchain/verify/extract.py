@@ -9,7 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_BOXED = re.compile(r"\\(?:boxed|fbox)\s*")
+from rchain.verify.answers import value_key
+
+# `\\framebox[2cm]{204}`: AoPS solutions use it as a box; its optional width is skipped.
+_BOXED = re.compile(r"\\(?:boxed|fbox|framebox(?:\[[^\]]*\])*)\s*")
 _TEXTBF_CHOICE = re.compile(r"\\textbf\{\s*\(?\s*([A-E])\s*\)?")
 _HASHES = re.compile(r"####\s*([^\n]+)")
 _PROOF = re.compile(r"\b(prove|show that|demonstrate that|proof)\b", re.I)
@@ -40,7 +43,7 @@ def _closing_brace(text: str, start: int) -> int | None:
 
 
 def boxed_all(text: str) -> list[str]:
-    """Contents of every `\\boxed{...}` / `\\fbox{...}` (nested braces handled), in order.
+    """Contents of every `\\boxed{...}` / `\\fbox{...}` / `\\framebox{...}` (nested braces handled), in order.
     `\\boxed 5` (no braces) yields the token after it."""
     found: list[str] = []
     for match in _BOXED.finditer(text):
@@ -109,6 +112,9 @@ class Gold:
 
 
 def gold_answers(solution: str) -> Gold:
+    agreed = _agreed_answer(solution)
+    if agreed:
+        return Gold((agreed,), "boxed")
     boxed = boxed_all(solution)
     if boxed:
         non_empty = tuple(b for b in boxed if b.strip())
@@ -123,6 +129,22 @@ def gold_answers(solution: str) -> Gold:
     if said:
         return Gold((said.strip("*").strip().strip("$").strip(),), "answer_is")
     return Gold((), "")
+
+
+# Where one solution ends and the next begins in a reference that collects several (AoPS wiki
+# pages): a signature line ("~angie.", "~[isabelchen](...)") or a "Solution 2" heading.
+_NEXT_SOLUTION = re.compile(r"\n[ \t]*(?:~[^\n]*|(?:=+[ \t]*)?Solution[ \t]+\d[\d.]*\b[^\n]*)(?=\n)")
+
+
+def _agreed_answer(solution: str) -> str | None:
+    """The answer of a reference made of several solutions, when each ends on the same boxed
+    value (the earlier boxes of each are steps, not parts of the answer); None otherwise."""
+    if not _NEXT_SOLUTION.search(solution):
+        return None
+    finals = [boxed[-1] for piece in _NEXT_SOLUTION.split(solution) if (boxed := [b for b in boxed_all(piece) if b.strip()])]
+    if len(finals) < 2 or len({value_key(final) for final in finals}) != 1:
+        return None
+    return finals[0]
 
 
 def is_proof_problem(problem: str) -> bool:

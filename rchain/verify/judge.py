@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from rchain.verify.answers import answer_items, base_number, close, distinct, item_name, normalize, number, other_power, scaled_equation, units, value_key
+from rchain.verify.answers import answer_items, base_number, close, distinct, item_name, normalize, number, other_power, prose_numbers, scaled_equation, units, value_key
 from rchain.verify.extract import Gold, after_last_boxed, boxed_all, choice_letter, choice_letters, final_statement, gold_answers, is_proof_problem, options, reply_parts, stated_answer
 from rchain.verify.pool import TIMED_OUT, WorkerError
 from rchain.verify.symbolic import settle_symbolic
@@ -339,11 +339,13 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
                 return Decision("malformed" if found else "wrong", reason, shown_gold, shown_pred)
             p = found[0]
         if g is not None and p is not None:
-            if not close(g, p):
+            if not close(g, p, decimal="." in gold or "." in pred):
                 # Two plain numbers that differ: no need for sympy to say so.
                 return Decision("wrong", "numeric_mismatch", shown_gold, shown_pred)
             reasons.append("numeric_match")
             continue
+        if _prose_numbers_differ([gold], [pred]):
+            return Decision("wrong", "numeric_mismatch", shown_gold, shown_pred)
         remaining.append((gold, pred))
     if remaining:
         return Comparison(tuple(remaining), "symbolic_match", "symbolic_mismatch", shown_gold, shown_pred)
@@ -378,8 +380,19 @@ def _compare_lists(golds: list[str], preds: list[str], source: str, shown_gold: 
     if None not in gold_numbers and None not in pred_numbers:
         same = sorted(gold_numbers) == sorted(pred_numbers)  # type: ignore[type-var]
         return Decision("correct" if same else "wrong", "numeric_match" if same else "numeric_mismatch", shown_gold, shown_pred)
+    if _prose_numbers_differ(gold_values, pred_values):
+        return Decision("wrong", "numeric_mismatch", shown_gold, shown_pred)
     # math-verify compares comma-separated values as sets.
     return Comparison(((", ".join(gold_values), ", ".join(pred_values)),), "symbolic_match", "symbolic_mismatch", shown_gold, shown_pred)
+
+
+def _prose_numbers_differ(golds: list[str], preds: list[str]) -> bool:
+    """Sentences on both sides ("Yes, it will exceed 120,000") that state other numbers."""
+    gold_prose = [found for found in map(prose_numbers, golds) if found is not None]
+    pred_prose = [found for found in map(prose_numbers, preds) if found is not None]
+    if not gold_prose or not pred_prose:
+        return False
+    return sorted(n for found in gold_prose for n in found) != sorted(n for found in pred_prose for n in found)
 
 
 def settle_here(outcome: Decision | Comparison) -> tuple[Label, str]:

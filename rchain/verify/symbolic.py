@@ -7,6 +7,8 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
+from rchain.verify.answers import strip_units
+
 if TYPE_CHECKING:
     from rchain.verify.judge import Comparison
 
@@ -16,8 +18,11 @@ _GOLD_CACHE: dict[str, object] = {}
 _DOUBLE_BRACES = re.compile(r"\{\{([^{}]*)\}\}")
 
 
-def _single_braces(text: str) -> str:
-    """`\\frac{{x}}{{x^2}}` -> `\\frac{x}{x^2}` (cn_k12 references double them; math-verify fails)."""
+def _tidy(text: str) -> str:
+    """What math-verify misreads, written as it reads it: `\\frac{{x}}{{x^2}}` -> `\\frac{x}{x^2}`
+    (cn_k12 references double braces; it fails) and `T\\_n` -> `T_n` (NuminaMath escapes
+    underscores; it read `T\\_n=2n+\\frac{1}{2^{n}}-1` as the number 2, equal to any other such line)."""
+    text = text.replace("\\_", "_")
     while True:
         tidier = _DOUBLE_BRACES.sub(r"{\1}", text)
         if tidier == text:
@@ -28,7 +33,7 @@ def _single_braces(text: str) -> str:
 def _parsed(gold: str, pred: str) -> tuple[list, list]:
     from math_verify import parse
 
-    gold, pred = _single_braces(gold), _single_braces(pred)
+    gold, pred = _tidy(gold), _tidy(pred)
     parsed_gold = _GOLD_CACHE.get(gold)
     if parsed_gold is None:
         parsed_gold = parse(f"\\boxed{{{gold}}}", parsing_timeout=None)
@@ -49,7 +54,53 @@ def symbolic_equal(pairs: tuple[tuple[str, str], ...]) -> bool:
         parsed_gold, parsed_pred = _parsed(gold, pred)
         if not parsed_gold or not parsed_pred or not verify(parsed_gold, parsed_pred, timeout_seconds=None):
             return False
+        if _lost_in_parsing(gold, parsed_gold) or _lost_in_parsing(pred, parsed_pred):
+            return False
+        if not _same_identity(parsed_gold[0], parsed_pred[0]):
+            return False
     return True
+
+
+def _same_identity(gold: object, pred: object) -> bool:
+    """math-verify compares two equations by their lists of solutions, and an identity (every n
+    solves it) lists none, as a false equation does: it took `(n+1)^2-n^2=2n+2` for the pattern
+    `(n+1)^2-n^2=2n+1`. Each identity the reference states (alone or in a list) must be matched by
+    an identity of the reply between the same expressions."""
+    import sympy
+
+    def identities(expr: object) -> list:
+        if isinstance(expr, sympy.Eq):
+            # An identity in a variable; `z = 1 + 1 = 2` is a sum worked out, `(p,q)=(3,2)` an Eq of tuples.
+            algebraic = isinstance(expr.lhs, sympy.Expr) and isinstance(expr.rhs, sympy.Expr) and bool(expr.free_symbols)
+            return [expr] if algebraic and sympy.simplify(expr.lhs - expr.rhs) == 0 else []
+        return [found for arg in getattr(expr, "args", ()) for found in identities(arg)]
+
+    stated = identities(gold)
+    if not stated:
+        return True
+    answered = identities(pred)
+    return all(any(sympy.simplify(mine.lhs - theirs.lhs) == 0 for mine in answered) for theirs in stated)
+
+
+def _lost_in_parsing(text: str, parsed: list) -> bool:
+    """math-verify read a formula as a bare number: `2n + 1, 2n - 1, (n \\in N^{}), ...` as 1 (and,
+    before `\\_` was tidied, `T\\_n=2n+\\frac{1}{2^{n}}-1` as 2): two such readings compare equal.
+    A bare number is believed unless what it was read from (the last side of an equation) has a
+    variable left once text, units and LaTeX commands are set aside; a sentence ("the number is not
+    10 which is 1,000.99€") is math-verify's to read."""
+    import sympy
+
+    if not parsed or not isinstance(parsed[0], sympy.Number):
+        return False
+    rest = _TEXT_GROUP.sub(" ", text.rsplit("=", 1)[-1])
+    rest = strip_units(_COMMAND.sub(" ", rest))
+    return bool(_VARIABLE.search(rest)) and not _PROSE_WORD.search(rest)
+
+
+_TEXT_GROUP = re.compile(r"\\(?:text|textbf|mbox|mathrm|operatorname)\s*\{[^{}]*\}")
+_COMMAND = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}|\\[A-Za-z]+")
+_VARIABLE = re.compile(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])")
+_PROSE_WORD = re.compile(r"[A-Za-z]{3,}")
 
 
 def settle_symbolic(comparison: Comparison) -> str:
