@@ -677,6 +677,25 @@ def test_what_math_verify_misreads_on_the_way_to_it() -> None:
     assert settle("cn_k12", "p", sentence, reply("t", sentence))[0] == "correct"
 
 
+def test_amc_options_as_aops_writes_them_on_a_real_problem() -> None:
+    """AMC problems (amc_aime, synthetic_amc) list options as `$\\textbf{(A)}\\ 3(1 + r)^x = 7\\qquad
+    \\textbf{(B)}\\ ...$` and answer `\\textbf{(B)}\\ 3(1 + r/10)^x = 7`: the options were not read, so
+    a reply giving the option's value was judged against a letter."""
+    from rchain.verify.extract import choice_letter, options
+
+    row = MATH500["test/intermediate_algebra/754.json"]  # an AMC problem; the reference boxes \text{(B)}
+    assert options(row["problem"]) == {
+        "A": "3(1 + r)^x = 7", "B": "3(1 + r/10)^x = 7", "C": "3(1 + 2r)^x = 7", "D": "3(1 + \\sqrt {r})^x = 7", "E": "3(1 + 1/r)^x = 7",
+    }
+    judge = lambda answer: settle("amc_aime", row["problem"], row["solution"], reply("t", f"The answer is $\\boxed{{{answer}}}$."))  # noqa: E731
+    assert judge("B") == judge("\\text{(B)}") == ("correct", "mc_letter_match")
+    assert judge("\\textbf{(B)}\\ 3(1 + r/10)^x = 7") == ("correct", "mc_letter_match")
+    assert judge("3(1 + r/10)^x = 7") == ("correct", "mc_text_match")
+    assert judge("3(1 + 2r)^x = 7") == ("wrong", "mc_value_mismatch")
+    assert judge("\\textbf{(C)}\\ 3(1 + 2r)^x = 7") == ("wrong", "mc_letter_mismatch")
+    assert choice_letter("\\textbf{(C)}\\ \\frac{5}{3}") == "C"
+
+
 def test_every_aime_reference_that_collects_several_aops_solutions() -> None:
     """AIME 2022-2024 (AoPS wiki solutions, several per problem, each signed "~name" and ending on the
     answer, written \\boxed{033}, \\boxed{\\textbf{(113) }} or \\framebox{204}, with boxed steps on the

@@ -18,6 +18,9 @@ _HASHES = re.compile(r"####\s*([^\n]+)")
 _PROOF = re.compile(r"\b(prove|show that|demonstrate that|proof)\b", re.I)
 # Options in a problem: "A: 1", "A. 1", "(A) 1", "A．1" (full-width), separated by spaces or newlines.
 _OPTION = re.compile(r"(?:^|\s|\$)\(?([A-E])\s*[).:．、]\s*")
+# AMC options as AoPS writes them: `$\\textbf{(A) }6 \\qquad \\textbf{(B)}\\ 8$`, `\\mathrm{(C)}~7`.
+_LATEX_OPTION = re.compile(r"\\(?:textbf|mathrm|mathbf|text)\s*\{\s*\(\s*([A-E])\s*\)\s*\}(?:\s|\\[ ,;:]|~)*")
+_OPTION_END = re.compile(r"(?:\s|\$|\\q?quad|\\\\|\\[ ,;:]|~)+$")
 
 
 def _closing_brace(text: str, start: int) -> int | None:
@@ -152,7 +155,7 @@ def is_proof_problem(problem: str) -> bool:
 
 
 def choice_letter(answer: str) -> str | None:
-    """The option letter an answer names: `C`, `(C)`, `\\text{C}`, `\\textbf{(C)}`, `C: 5`."""
+    """The option letter an answer names: `C`, `(C)`, `\\text{C}`, `\\textbf{(C)}`, `C: 5`, `\\textbf{(C)}\\ 5`."""
     text = re.sub(r"\\(?:text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}", r"\1", answer).strip().strip("$ ")
     match = re.fullmatch(r"\(?\s*([A-E])\s*\)?(?:\s*[:.．、。，)]\s*.*)?", text, re.S)
     return match.group(1) if match else None
@@ -179,7 +182,9 @@ _OPTIONS_ARE = re.compile(r"^(?:the\s+)?(?:correct\s+)?(?:options?|choices?|answ
 def options(problem: str) -> dict[str, str]:
     """Multiple-choice options written in the problem, letter -> text; {} when there are none.
     Requires A and B in order so that a stray capital letter is not taken for an option."""
-    marks = list(_OPTION.finditer(problem))
+    marks = list(_LATEX_OPTION.finditer(problem))
+    if len(marks) < 2:
+        marks = list(_OPTION.finditer(problem))
     found: dict[str, str] = {}
     expected = "A"
     positions = []
@@ -191,7 +196,7 @@ def options(problem: str) -> dict[str, str]:
         return {}
     for i, mark in enumerate(positions):
         end = positions[i + 1].start() if i + 1 < len(positions) else len(problem)
-        text = problem[mark.end() : end].strip().strip("$").strip()
+        text = _OPTION_END.sub("", problem[mark.end() : end]).strip().strip("$").strip()
         boxed = boxed_all(text)
         # "B: $\\boxed{\\frac{1}{6}}$" (a problem copied with its options boxed): the option is the value.
         found[mark.group(1)] = boxed[0] if len(boxed) == 1 and text.startswith("\\boxed") and text.endswith("}") else text
