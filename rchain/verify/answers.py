@@ -10,7 +10,7 @@ from typing import Iterable
 
 _TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|mathbf|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
 # `\\textbf{(113) }`: how AoPS solutions write an AIME answer, in the style of a choice.
-_BOLD_NUMBER = re.compile(r"\\(?:textbf|mathbf)\s*\{\s*\(\s*(\d+)\s*\)\s*\}")
+_BOLD_NUMBER = re.compile(r"^\s*\\(?:textbf|mathbf)\s*\{\s*\(\s*(\d+)\s*\)\s*\}\s*$")  # the whole answer, not a part's number
 _SPACING = re.compile(r"\\[,;:! ]|\\quad|\\qquad|~")
 
 
