@@ -671,6 +671,7 @@ def test_what_math_verify_misreads_on_the_way_to_it() -> None:
     assert not symbolic_equal((("T\\_n=2n+\\frac{1}{2^{n}}-1", "T\\_n=2n+\\frac{1}{2^{n}}-2"),))
     assert not symbolic_equal((("2n + 1, (n \\in N^{}), \\frac{2n}{2n+1}", "2n + 1, (n \\in N^{}), \\frac{2n}{2n+2}"),))
     assert symbolic_equal((("1000.99", "so the number is 10 which is 1,000.99m²"),))  # a sentence is read for its number
+    assert symbolic_equal((("5", "5 m"),)) and symbolic_equal((("5", "5m"),))  # a unit math-verify drops is no variable
     # The numbers in a sentence answer are compared; math-verify sees only its letters.
     sentence = "$\\boxed{50\\%}$ and $\\boxed{\\text{Yes, it will exceed 120,000}}$"
     assert settle("cn_k12", "p", sentence, reply("t", sentence.replace("120,000", "120,001"))) == ("wrong", "numeric_mismatch")

@@ -25,11 +25,6 @@ _UNITS = re.compile(
 )
 
 
-def strip_units(answer: str) -> str:
-    """The answer without the unit words written after its value (`7 apples`, `5 cm` -> `7`, `5`)."""
-    return _UNITS.sub("", answer)
-
-
 # Both caches hold one reply's answers: rchain.verify.judge.precheck clears them for each reply.
 @functools.lru_cache(maxsize=1024)
 def normalize(answer: str) -> str:
@@ -174,7 +169,7 @@ def value_key(answer: str) -> object:
     return value if value is not None else normalize(answer)
 
 
-_COMMAND = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}|\\[A-Za-z]+")  # `\\begin{pmatrix}` is no word
+LATEX_COMMAND = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}|\\[A-Za-z]+")  # `\\begin{pmatrix}` is no word
 _WORD = re.compile(r"[A-Za-z]{2,}")
 _NUMBER_IN_PROSE = re.compile(r"\d[\d,]*(?:\.\d+)?(?!\d)")
 
@@ -183,7 +178,7 @@ def prose_numbers(answer: str) -> list[Fraction] | None:
     """The numbers a sentence states, in order ("Yes, it will exceed 120,000" -> [120000]); None
     for an answer that is not a sentence of two words or more. math-verify reads a sentence as a
     product of its letters, so that the numbers in it are not compared at all."""
-    text = _COMMAND.sub(" ", _TEXT_WRAPPERS.sub(r" \1 ", answer))
+    text = LATEX_COMMAND.sub(" ", _TEXT_WRAPPERS.sub(r" \1 ", answer))
     if len(_WORD.findall(text)) < 2:
         return None
     return [Fraction(found.replace(",", "")) for found in _NUMBER_IN_PROSE.findall(text)]

@@ -7,7 +7,7 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
-from rchain.verify.answers import strip_units
+from rchain.verify.answers import LATEX_COMMAND
 
 if TYPE_CHECKING:
     from rchain.verify.judge import Comparison
@@ -86,19 +86,19 @@ def _lost_in_parsing(text: str, parsed: list) -> bool:
     """math-verify read a formula as a bare number: `2n + 1, 2n - 1, (n \\in N^{}), ...` as 1 (and,
     before `\\_` was tidied, `T\\_n=2n+\\frac{1}{2^{n}}-1` as 2): two such readings compare equal.
     A bare number is believed unless what it was read from (the last side of an equation) has a
-    variable left once text, units and LaTeX commands are set aside; a sentence ("the number is not
-    10 which is 1,000.99€") is math-verify's to read."""
+    variable left once text, LaTeX commands and the units math-verify itself drops (`5 m`) are set
+    aside; a sentence ("the number is not 10 which is 1,000.99€") is math-verify's to read."""
     import sympy
+    from latex2sympy2_extended.math_normalization import units_regex
 
     if not parsed or not isinstance(parsed[0], sympy.Number):
         return False
     rest = _TEXT_GROUP.sub(" ", text.rsplit("=", 1)[-1])
-    rest = strip_units(_COMMAND.sub(" ", rest))
+    rest = units_regex.sub(r"\1", LATEX_COMMAND.sub(" ", rest).strip())
     return bool(_VARIABLE.search(rest)) and not _PROSE_WORD.search(rest)
 
 
 _TEXT_GROUP = re.compile(r"\\(?:text|textbf|mbox|mathrm|operatorname)\s*\{[^{}]*\}")
-_COMMAND = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}|\\[A-Za-z]+")
 _VARIABLE = re.compile(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])")
 _PROSE_WORD = re.compile(r"[A-Za-z]{3,}")
 
