@@ -711,6 +711,12 @@ def test_every_aime_reference_that_collects_several_aops_solutions() -> None:
     # The reference's boxed steps are not read as its answer's parts, nor as another solution's answer.
     dodecagon = next(r for r in rows if r["answer"] == "928")
     assert settle("amc_aime", dodecagon["question"], dodecagon["solution"], reply("t", "$\\boxed{480}$")) == ("wrong", "numeric_mismatch")
+    # Headings as other references write them; solutions that end apart keep every box.
+    from rchain.verify.extract import gold_answers
+
+    two = "### Solution 1:\nSo $x = \\boxed{3}$, $y = \\boxed{4}$, and $x + y = \\boxed{7}$.\n### Solution 2:\nDirectly, $\\boxed{7}$.\n"
+    assert gold_answers(two).answers == ("7",)
+    assert gold_answers(two.replace("Directly, $\\boxed{7}$", "Directly, $\\boxed{8}$")).answers == ("3", "4", "7", "8")
 
 
 def test_units_ambiguous_answers_and_a_worker_that_fails() -> None:

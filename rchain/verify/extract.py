@@ -135,8 +135,9 @@ def gold_answers(solution: str) -> Gold:
 
 
 # Where one solution ends and the next begins in a reference that collects several (AoPS wiki
-# pages): a signature line ("~angie.", "~[isabelchen](...)") or a "Solution 2" heading.
-_NEXT_SOLUTION = re.compile(r"\n[ \t]*(?:~[^\n]*|(?:=+[ \t]*)?Solution[ \t]+\d[\d.]*\b[^\n]*)(?=\n)")
+# pages): a signature line ("~angie.", "~[isabelchen](...)") or a heading "Solution 2", "== Solution 2 ==",
+# "### Solution 2:", "**Solution 2.**".
+_NEXT_SOLUTION = re.compile(r"\n[ \t]*(?:~[^\n]*|(?:[=#*]+[ \t]*)?Solution[ \t]+\d[\d.]*\b[^\n]*)(?=\n)")
 
 
 def _agreed_answer(solution: str) -> str | None:
