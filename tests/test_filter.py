@@ -702,6 +702,8 @@ def test_every_aime_reference_that_collects_several_aops_solutions() -> None:
     answer, written \\boxed{033}, \\boxed{\\textbf{(113) }} or \\framebox{204}, with boxed steps on the
     way): the answer is correct against the reference and one more is wrong. Read as parts of one
     answer, 40 of the 90 were rejected, and the one with only \\framebox had no answer at all."""
+    from rchain.verify.extract import gold_answers
+
     rows = [json.loads(line) for line in (SHARED_DATA / "numina_samples" / "other_eval_sets" / "aimo_validation_aime.jsonl").read_text(encoding="utf-8").split("\n") if line.strip()]
     assert len(rows) == 90
     for row in rows:
@@ -712,8 +714,6 @@ def test_every_aime_reference_that_collects_several_aops_solutions() -> None:
     dodecagon = next(r for r in rows if r["answer"] == "928")
     assert settle("amc_aime", dodecagon["question"], dodecagon["solution"], reply("t", "$\\boxed{480}$")) == ("wrong", "numeric_mismatch")
     # Headings as other references write them; solutions that end apart keep every box.
-    from rchain.verify.extract import gold_answers
-
     two = "### Solution 1:\nSo $x = \\boxed{3}$, $y = \\boxed{4}$, and $x + y = \\boxed{7}$.\n### Solution 2:\nDirectly, $\\boxed{7}$.\n"
     assert gold_answers(two).answers == ("7",)
     assert gold_answers(two.replace("Directly, $\\boxed{7}$", "Directly, $\\boxed{8}$")).answers == ("3", "4", "7", "8")
