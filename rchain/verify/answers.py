@@ -8,7 +8,7 @@ import re
 from fractions import Fraction
 from typing import Iterable
 
-_TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|mathbf|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
+TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|mathbf|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
 # `\\textbf{(113) }`: how AoPS solutions write an AIME answer, in the style of a choice.
 _BOLD_NUMBER = re.compile(r"^\s*\\(?:textbf|mathbf)\s*\{\s*\(\s*(\d+)\s*\)\s*\}\s*$")  # the whole answer, not a part's number
 _SPACING = re.compile(r"\\[,;:! ]|\\quad|\\qquad|~")
@@ -30,7 +30,7 @@ _UNITS = re.compile(
 def normalize(answer: str) -> str:
     """A canonical string for the fast equality path (never decides a mismatch alone)."""
     text = _BOLD_NUMBER.sub(r"\1", answer.strip()).replace("\\_", "_")  # `a\\_n`: NuminaMath escapes underscores
-    text = _TEXT_WRAPPERS.sub(r"\1", text)
+    text = TEXT_WRAPPERS.sub(r"\1", text)
     text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\left", "").replace("\\right", "")
     text = _BRACELESS_FRAC.sub(r"\\frac{\1}{\2}", text)  # \\frac43 -> \\frac{4}{3}
     text = text.replace("^\\circ", "").replace("^{\\circ}", "").replace("°", "").replace("\\%", "%")
@@ -46,7 +46,7 @@ def number(answer: str) -> Fraction | None:
     or None when it is not a plain number."""
     if not any(char.isdigit() for char in answer):
         return None
-    text = _TEXT_WRAPPERS.sub(r"\1", _BOLD_NUMBER.sub(r"\1", answer)).strip().strip("$").strip()
+    text = TEXT_WRAPPERS.sub(r"\1", _BOLD_NUMBER.sub(r"\1", answer)).strip().strip("$").strip()
     text = text.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "").replace("\\!", "")
     text = _UNITS.sub("", text).strip()
     text = _BRACELESS_FRAC.sub(r"\\frac{\1}{\2}", text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac"))
@@ -171,17 +171,18 @@ def value_key(answer: str) -> object:
 
 LATEX_COMMAND = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}|\\[A-Za-z]+")  # `\\begin{pmatrix}` is no word
 _WORD = re.compile(r"[A-Za-z]{2,}")
-_NUMBER_IN_PROSE = re.compile(r"\d[\d,]*(?:\.\d+)?(?!\d)")
+#: A number written in a sentence ("540 meters in 3 sprints", "it will exceed 120,000").
+NUMBER_IN_TEXT = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?!\d)")
 
 
 def prose_numbers(answer: str) -> list[Fraction] | None:
     """The numbers a sentence states, in order ("Yes, it will exceed 120,000" -> [120000]); None
     for an answer that is not a sentence of two words or more. math-verify reads a sentence as a
     product of its letters, so that the numbers in it are not compared at all."""
-    text = LATEX_COMMAND.sub(" ", _TEXT_WRAPPERS.sub(r" \1 ", answer))
+    text = LATEX_COMMAND.sub(" ", TEXT_WRAPPERS.sub(r" \1 ", answer))
     if len(_WORD.findall(text)) < 2:
         return None
-    return [Fraction(found.replace(",", "")) for found in _NUMBER_IN_PROSE.findall(text)]
+    return [value for found in NUMBER_IN_TEXT.findall(text) if (value := number(found)) is not None]
 
 
 def item_name(item: str) -> tuple[str, str]:

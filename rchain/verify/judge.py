@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from rchain.verify.answers import answer_items, base_number, close, distinct, item_name, normalize, number, other_power, prose_numbers, scaled_equation, units, value_key
+from rchain.verify.answers import NUMBER_IN_TEXT, answer_items, base_number, close, distinct, item_name, normalize, number, other_power, prose_numbers, scaled_equation, units, value_key
 from rchain.verify.extract import Gold, after_last_boxed, boxed_all, choice_letter, choice_letters, final_statement, gold_answers, is_proof_problem, options, reply_parts, stated_answer
 from rchain.verify.pool import TIMED_OUT, WorkerError
 from rchain.verify.symbolic import settle_symbolic
@@ -333,7 +333,7 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
             return Decision("wrong", "not_lowest_terms", shown_gold, shown_pred)
         if g is not None and p is None and source in NUMERIC_SOURCES:
             # A word problem's answer given in a sentence: its one number, or no decision.
-            found = [number(n) for n in _NUMBER_IN_TEXT.findall(pred)]
+            found = [number(n) for n in NUMBER_IN_TEXT.findall(pred)]
             if len(found) != 1:
                 reason = "ambiguous_answer" if found else "numeric_mismatch"
                 return Decision("malformed" if found else "wrong", reason, shown_gold, shown_pred)
@@ -354,7 +354,6 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
 
 
 _WORDS_ONLY = re.compile(r"[A-Za-z][A-Za-z ]*")
-_NUMBER_IN_TEXT = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?!\d)")
 _APPROXIMATE = re.compile(r"-?\d*\.\d{3,}")
 _EXACT_ONLY = re.compile(r"\\sqrt|\\pi|\\log|\\ln|\\sin|\\cos|\\tan|e\^|\\frac\{[^}]*\}\{(?:3|6|7|9|11|12|13)\}")
 _UNEVALUATED = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc|log|ln|arcsin|arccos|arctan|sum|prod|int)\b")

@@ -7,7 +7,7 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
-from rchain.verify.answers import LATEX_COMMAND
+from rchain.verify.answers import LATEX_COMMAND, TEXT_WRAPPERS
 
 if TYPE_CHECKING:
     from rchain.verify.judge import Comparison
@@ -93,12 +93,11 @@ def _lost_in_parsing(text: str, parsed: list) -> bool:
 
     if not parsed or not isinstance(parsed[0], sympy.Number):
         return False
-    rest = _TEXT_GROUP.sub(" ", text.rsplit("=", 1)[-1])
+    rest = TEXT_WRAPPERS.sub(" ", text.rsplit("=", 1)[-1])
     rest = units_regex.sub(r"\1", LATEX_COMMAND.sub(" ", rest).strip())
     return bool(_VARIABLE.search(rest)) and not _PROSE_WORD.search(rest)
 
 
-_TEXT_GROUP = re.compile(r"\\(?:text|textbf|mbox|mathrm|operatorname)\s*\{[^{}]*\}")
 _VARIABLE = re.compile(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])")
 _PROSE_WORD = re.compile(r"[A-Za-z]{3,}")
 
