@@ -659,6 +659,49 @@ def test_every_numina_reference_as_a_reply_and_with_its_last_answer_one_digit_of
     assert sum(want == "wrong" for _, want in expected) > 150
 
 
+def _judge_all(cases: list[tuple[str, str, str, str]]) -> list[str]:
+    """Labels of (source, problem, reference, reply text) cases, the sympy ones settled in a pool."""
+    outcomes = [precheck(source, problem, solution, reply("t", text), "stop") for source, problem, solution, text in cases]
+    with VerifyPool(settle_symbolic, workers=2, timeout_s=10) as pool:
+        settled = dict(pool.map((i, c) for i, c in enumerate(outcomes) if isinstance(c, Comparison)))
+    return [c.verdict(settled[i])[0] if isinstance(c, Comparison) else c.label for i, c in enumerate(outcomes)]
+
+
+def test_a_reference_solution_judged_against_other_problems_answers_is_never_right() -> None:
+    """Label-free false accepts at scale: each MATH-500 solution, and each NuminaMath solution of a
+    problem without options, as a reply judged against the references of other problems (8 and 40
+    each). Only answers of the same value are accepted (listed). Found: math-verify reads the
+    eccentricity `e` as Euler's number, so `e=\\dfrac{\\sqrt{6}}{3}` was a false statement that a
+    pattern identity (and any wrong `e = ...`) matched."""
+    from rchain.verify.extract import gold_answers, options
+
+    math500 = list(MATH500.values())
+    cases, shown = [], []
+    for i, row in enumerate(math500):
+        for k in range(1, 9):
+            other = math500[(i + 37 * k) % len(math500)]
+            if normalize(other["answer"]) != normalize(row["answer"]):
+                cases.append(("math", row["problem"], f"$\\boxed{{{other['answer']}}}$", row["solution"]))
+                shown.append((row["answer"], other["answer"]))
+    numina = [row for row in NUMINA if gold_answers(row["solution"]).answers]
+    for i, row in enumerate(numina):
+        if options(row["problem"]):
+            continue  # a reply's letter would match another problem's letter by chance
+        mine = gold_answers(row["solution"]).answers
+        for k in range(1, 41):
+            other = numina[(i + 7 * k) % len(numina)]
+            theirs = gold_answers(other["solution"]).answers
+            # A reply's last box is its final answer: one that ends on the other's answer is no test.
+            if normalize(theirs[-1]) != normalize(mine[-1]):
+                cases.append((row["source"], row["problem"], other["solution"], row["solution"]))
+                shown.append((mine[-1], theirs[-1]))
+    accepted = [pair for pair, label in zip(shown, _judge_all(cases), strict=True) if label == "correct"]
+    assert len(cases) > 11000
+    # The same value (with a unit, as a decimal), and an equation read by its right side, as
+    # math-verify reads `x + y = 5` for "find x + y".
+    assert accepted == [("15\\mbox{ cm}^2", "15"), ("\\frac{3y^{2}}{4} - \\frac{x^{2}}{3} = 1", "\\{1\\}"), ("\\frac{1}{2}", "0.5")], accepted
+
+
 def test_what_math_verify_misreads_on_the_way_to_it() -> None:
     # A pattern identity: matched by the same identity written either way round, not by a false one.
     pattern = "n^{2}+(n+1)^{2}-(n+2)^{2}=n(n-2)-3"
@@ -672,6 +715,15 @@ def test_what_math_verify_misreads_on_the_way_to_it() -> None:
     assert not symbolic_equal((("2n + 1, (n \\in N^{}), \\frac{2n}{2n+1}", "2n + 1, (n \\in N^{}), \\frac{2n}{2n+2}"),))
     assert symbolic_equal((("1000.99", "so the number is 10 which is 1,000.99m²"),))  # a sentence is read for its number
     assert symbolic_equal((("5", "5 m"),)) and symbolic_equal((("5", "5m"),))  # a unit math-verify drops is no variable
+    # The eccentricity `e` is Euler's number to math-verify: `e = \\frac{\\sqrt{6}}{3}` became a false
+    # statement, as any wrong `e = ...` is, and they compared equal. On the real row, its options set aside:
+    row = next(r for r in NUMINA if "the eccentricity $e$ of the ellipse is" in r["problem"])
+    question = row["problem"].split("\nA:")[0]
+    judge = lambda answer: settle("cn_k12", question, row["solution"], reply("t", f"$\\boxed{{{answer}}}$"))[0]  # noqa: E731
+    assert judge("e = \\frac{\\sqrt{2}}{\\sqrt{3}}") == judge("\\frac{\\sqrt{2}}{\\sqrt{3}}") == judge("e=\\dfrac{\\sqrt{6}}{3}") == "correct"
+    assert judge("e = \\frac{\\sqrt{3}}{3}") == judge("e = \\frac{\\sqrt{6}}{4}") == judge("n^2+1=n^2+1") == "wrong"
+    assert settle("cn_k12", question, "$\\boxed{e=\\frac{1}{2}}$", reply("t", "$\\boxed{0.5}$")) == ("correct", "numeric_match")
+    assert not symbolic_equal((("\\pi = 3", "e = 3"),))
     # The numbers in a sentence answer are compared; math-verify sees only its letters.
     sentence = "$\\boxed{50\\%}$ and $\\boxed{\\text{Yes, it will exceed 120,000}}$"
     assert settle("cn_k12", "p", sentence, reply("t", sentence.replace("120,000", "120,001"))) == ("wrong", "numeric_mismatch")

@@ -296,6 +296,7 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
             # "y = 5" for "x = 5": another unknown, or another line ("y = 2x + 3" for "f(x) = 2x + 3" is not)
             remaining.append((gold, pred))
             continue
+        gold, pred = _values(gold, pred, names)
         if normalize(gold) == normalize(pred):
             reasons.append("exact_match")
             continue
@@ -351,6 +352,18 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
         return Comparison(tuple(remaining), "symbolic_match", "symbolic_mismatch", shown_gold, shown_pred)
     weakest = next((r for r in ("numeric_match", "mc_letter_match") if r in reasons), "exact_match")
     return Decision("correct", weakest, shown_gold, shown_pred)
+
+
+def _values(gold: str, pred: str, names: list[str]) -> tuple[str, str]:
+    """`e = \\frac{1}{2}` against `e = 0.6` or `0.5`: the values, with the name set aside where both
+    sides give it or the other side is a plain value (not an equation: `y = 2x + 3` against
+    `2x - y + 3 = 0` stays whole). math-verify reads the eccentricity `e` as Euler's number, which
+    made `e = \\frac{\\sqrt{6}}{3}` a false statement, equal to any other (`e = 0.6` matched)."""
+    if names[0] != names[1] and names[0] and names[1]:
+        return gold, pred
+    if names[0] and not names[1] and "=" in pred or names[1] and not names[0] and "=" in gold:
+        return gold, pred
+    return item_name(gold)[1], item_name(pred)[1]
 
 
 _WORDS_ONLY = re.compile(r"[A-Za-z][A-Za-z ]*")

@@ -56,30 +56,42 @@ def symbolic_equal(pairs: tuple[tuple[str, str], ...]) -> bool:
             return False
         if _lost_in_parsing(gold, parsed_gold) or _lost_in_parsing(pred, parsed_pred):
             return False
-        if not _same_identity(parsed_gold[0], parsed_pred[0]):
+        if not _equations_agree(parsed_gold[0], parsed_pred[0]):
             return False
     return True
 
 
-def _same_identity(gold: object, pred: object) -> bool:
+def _equations_agree(gold: object, pred: object) -> bool:
     """math-verify compares two equations by their lists of solutions, and an identity (every n
-    solves it) lists none, as a false equation does: it took `(n+1)^2-n^2=2n+2` for the pattern
-    `(n+1)^2-n^2=2n+1`. Each identity the reference states (alone or in a list) must be matched by
-    an identity of the reply between the same expressions."""
+    solves it) lists none, as does a false equation or one with nothing to solve for (`e` is
+    Euler's number to it, so `e=\\frac{\\sqrt{6}}{3}` is a closed statement): it took
+    `(n+1)^2-n^2=2n+2` for the pattern `(n+1)^2-n^2=2n+1`, and `e = 2` for `x^2+1=x^2+1`. Two
+    equations of which either is such a one must have the same two sides; and each identity the
+    reference states in a list must be matched by an identity of the reply between the same expressions."""
     import sympy
+
+    def same(a: object, b: object) -> bool:
+        return sympy.simplify(a - b) == 0  # type: ignore[operator]
+
+    def degenerate(expr: object) -> bool:
+        if not isinstance(expr, sympy.Eq) or not isinstance(expr.lhs, sympy.Expr) or not isinstance(expr.rhs, sympy.Expr):
+            return False  # `(p,q)=(3,2)` is an Eq of tuples
+        return not expr.free_symbols or same(expr.lhs, expr.rhs)
 
     def identities(expr: object) -> list:
         if isinstance(expr, sympy.Eq):
-            # An identity in a variable; `z = 1 + 1 = 2` is a sum worked out, `(p,q)=(3,2)` an Eq of tuples.
-            algebraic = isinstance(expr.lhs, sympy.Expr) and isinstance(expr.rhs, sympy.Expr) and bool(expr.free_symbols)
-            return [expr] if algebraic and sympy.simplify(expr.lhs - expr.rhs) == 0 else []
+            # An identity in a variable; `z = 1 + 1 = 2` is a sum worked out.
+            return [expr] if expr.free_symbols and degenerate(expr) else []
         return [found for arg in getattr(expr, "args", ()) for found in identities(arg)]
 
+    if isinstance(gold, sympy.Eq) and isinstance(pred, sympy.Eq) and (degenerate(gold) or degenerate(pred)):
+        sides = (gold.lhs, gold.rhs)
+        return any(all(map(same, sides, order)) for order in ((pred.lhs, pred.rhs), (pred.rhs, pred.lhs)))
     stated = identities(gold)
     if not stated:
         return True
     answered = identities(pred)
-    return all(any(sympy.simplify(mine.lhs - theirs.lhs) == 0 for mine in answered) for theirs in stated)
+    return all(any(same(mine.lhs, theirs.lhs) for mine in answered) for theirs in stated)
 
 
 def _lost_in_parsing(text: str, parsed: list) -> bool:
