@@ -730,6 +730,28 @@ def test_what_math_verify_misreads_on_the_way_to_it() -> None:
     assert settle("cn_k12", "p", sentence, reply("t", sentence))[0] == "correct"
 
 
+def test_unicode_math_in_real_replies() -> None:
+    """Gemma boxes `√5`, `12π` and `(-∞,0)`: math-verify could not read the root at all and read the
+    interval as the number 0 (so it matched a reference of 0); rchain's number reading took `−3`
+    (a Unicode minus) for 3."""
+    rows = {r["id"]: r for r in map(json.loads, filter(None, (SHARED_DATA / "graded_samples" / "qwen25math_harness_graded_outputs.jsonl").read_text(encoding="utf-8").split("\n")))}
+
+    def judge(row_id: str, reference: str, source: str = "math") -> str:
+        row = rows[row_id]
+        response = row["model_response"]
+        return settle(source, row["problem"], f"$\\boxed{{{reference}}}$", reply(response, response[-1500:]))[0]
+
+    root, pi, interval = "sky_google_gemma-2-27b-it_math500_85", "sky_google_gemma-2-27b-it_math500_313", "sky_google_gemma-2-27b-it_math500_307"
+    assert "\\boxed{√5}" in rows[root]["model_response"] and "(-∞,0)" in rows[interval]["harness_pred"]
+    assert judge(root, "\\sqrt{5}") == judge(pi, "12\\pi") == judge(interval, "(-\\infty, 0)") == "correct"
+    assert judge(root, "\\sqrt{6}") == judge(pi, "13\\pi") == judge(interval, rows[interval]["gold_answer"]) == "wrong"
+    assert judge(interval, "0") == judge(interval, "0", source="gsm8k") == "wrong"
+    minus = reply("t", "The temperature is $\\boxed{−3}$ degrees.")
+    assert settle("gsm8k", "p", "#### -3", minus)[0] == "correct" and settle("gsm8k", "p", "#### 3", minus)[0] == "wrong"
+    assert settle("math", "p", "$\\boxed{25}$", reply("t", "$\\boxed{5²}$"))[0] == "correct"
+    assert settle("math", "p", "$\\boxed{(x+1)^2}$", reply("t", "$\\boxed{(x+1)³}$"))[0] == "wrong"
+
+
 def test_amc_options_as_aops_writes_them_on_a_real_problem() -> None:
     """AMC problems (amc_aime, synthetic_amc) list options as `$\\textbf{(A)}\\ 3(1 + r)^x = 7\\qquad
     \\textbf{(B)}\\ ...$` and answer `\\textbf{(B)}\\ 3(1 + r/10)^x = 7`: the options were not read, so

@@ -179,10 +179,16 @@ def prose_numbers(answer: str) -> list[Fraction] | None:
     """The numbers a sentence states, in order ("Yes, it will exceed 120,000" -> [120000]); None
     for an answer that is not a sentence of two words or more. math-verify reads a sentence as a
     product of its letters, so that the numbers in it are not compared at all."""
-    text = LATEX_COMMAND.sub(" ", TEXT_WRAPPERS.sub(r" \1 ", answer))
-    if len(_WORD.findall(text)) < 2:
+    if len(words(answer)) < 2:
         return None
+    text = LATEX_COMMAND.sub(" ", TEXT_WRAPPERS.sub(r" \1 ", answer))
     return [value for found in NUMBER_IN_TEXT.findall(text) if (value := number(found)) is not None]
+
+
+def words(answer: str) -> list[str]:
+    """The words of an answer (two letters or more; LaTeX commands are none): a sentence has some,
+    a formula such as `(-\\infty, 0)` none."""
+    return _WORD.findall(LATEX_COMMAND.sub(" ", TEXT_WRAPPERS.sub(r" \1 ", answer)))
 
 
 def item_name(item: str) -> tuple[str, str]:
@@ -233,3 +239,26 @@ def scaled_equation(gold: str, pred: str) -> bool:
     pairs = [(int(a), int(b)) for a, b in zip(_INTEGER.findall(g), _INTEGER.findall(p), strict=True) if int(a)]
     ratios = {Fraction(b, a) for a, b in pairs}
     return len(ratios) == 1 and next(iter(ratios)).denominator == 1 and next(iter(ratios)) > 1
+
+
+#: Unicode math as chat models write it, in LaTeX: math-verify read `(-∞, 0)` as 0 and could not read
+#: `√5`, `x²`, `2·3` or `30°`; rchain's own number reading took `−3` for 3.
+_UNICODE_MATH = {
+    "∞": "\\infty ", "π": "\\pi ", "·": "\\cdot ", "×": "\\times ", "÷": "\\div ", "−": "-", "≤": "\\le ", "≥": "\\ge ",
+    "≠": "\\neq ", "°": "^{\\circ}", "½": "\\frac{1}{2}", "⅓": "\\frac{1}{3}", "⅔": "\\frac{2}{3}", "¼": "\\frac{1}{4}", "¾": "\\frac{3}{4}",
+}
+_UNICODE_SYMBOL = re.compile("[" + "".join(_UNICODE_MATH) + "]")
+_UNICODE_MATH_CHAR = re.compile("[√⁰¹²³⁴⁵⁶⁷⁸⁹" + "".join(_UNICODE_MATH) + "]")
+_ROOT = re.compile(r"√\s*(\d+(?:\.\d+)?|[A-Za-z]|\([^()]*\)|\{[^{}]*\})")
+_SUPERSCRIPT = re.compile("[⁰¹²³⁴⁵⁶⁷⁸⁹]+")
+_SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
+_SQUARE_UNIT = re.compile(r"\d\s*(?:[ckm]?m|ft|in)$")  # `1,000.99m²`: a unit, which math-verify reads as one
+
+
+def latex_math(text: str) -> str:
+    """`2√5`, `(-∞, 0)`, `x²`, `−3` -> `2\\sqrt{5}`, `(-\\infty , 0)`, `x^{2}`, `-3`."""
+    if text.isascii() or not _UNICODE_MATH_CHAR.search(text):
+        return text
+    text = _ROOT.sub(lambda m: "\\sqrt{" + m[1].removeprefix("{").removesuffix("}") + "}", text)
+    text = _SUPERSCRIPT.sub(lambda m: m[0] if _SQUARE_UNIT.search(m.string, 0, m.start()) else "^{" + m[0].translate(_SUPERSCRIPT_DIGITS) + "}", text)
+    return _UNICODE_SYMBOL.sub(lambda m: _UNICODE_MATH[m[0]], text)

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from rchain.verify.answers import NUMBER_IN_TEXT, answer_items, base_number, close, distinct, item_name, normalize, number, other_power, prose_numbers, scaled_equation, units, value_key
+from rchain.verify.answers import NUMBER_IN_TEXT, answer_items, base_number, close, distinct, item_name, latex_math, normalize, number, other_power, prose_numbers, scaled_equation, units, value_key, words
 from rchain.verify.extract import Gold, after_last_boxed, boxed_all, choice_letter, choice_letters, final_statement, gold_answers, is_proof_problem, options, reply_parts, stated_answer
 from rchain.verify.pool import TIMED_OUT, WorkerError
 from rchain.verify.symbolic import settle_symbolic
@@ -73,7 +73,7 @@ def precheck(source: str, problem: str, solution: str, assistant: str, finish_re
     # reply's worth only, so that no reply is judged faster for looking like an earlier one.
     number.cache_clear()
     normalize.cache_clear()
-    outcome = _precheck(source, problem, solution, assistant, finish_reason)
+    outcome = _precheck(source, latex_math(problem), latex_math(solution), assistant, finish_reason)
     if isinstance(outcome, Comparison) and _ASKS_FACTORING.search(problem):
         return dataclasses.replace(outcome, factored=True)
     return outcome
@@ -105,14 +105,14 @@ def _precheck(source: str, problem: str, solution: str, assistant: str, finish_r
     if is_proof_problem(problem) and all(_RELATION.search(g) for g in gold.answers):
         # "Prove that 1-(2/3)^n <= S_n < 1": the boxed inequality is what was proved, not a value.
         return Decision("unverifiable", "proof_problem", shown_gold)
-    answer_text = parts.answer
+    answer = answer_text = latex_math(parts.answer)  # Unicode math in LaTeX where answers are read from
     predicted = boxed_all(answer_text)
     if not predicted:  # some replies box their answer at the end of the reasoning only
-        answer_text = parts.think[-2000:]
+        answer_text = latex_math(parts.think[-2000:])
         predicted = boxed_all(answer_text)
     predicted = [_unwrap_boxed(p) for p in predicted]
     if not predicted:
-        stated = stated_answer(parts.answer, numeric=source in NUMERIC_SOURCES or _looks_numeric(gold), problem=problem)
+        stated = stated_answer(answer, numeric=source in NUMERIC_SOURCES or _looks_numeric(gold), problem=problem)
         if stated is None:
             return Decision("malformed", "no_boxed_in_reply", shown_gold)
         outcome = _judge_predicted(source, choices, gold, [stated], shown_gold)
@@ -332,7 +332,7 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
         if scaled_equation(gold, pred):
             # "20x - 28y + 44z + 16 = 0" where "5x - 7y + 11z + 4 = 0" (coprime coefficients) is asked.
             return Decision("wrong", "not_lowest_terms", shown_gold, shown_pred)
-        if g is not None and p is None and source in NUMERIC_SOURCES:
+        if g is not None and p is None and source in NUMERIC_SOURCES and words(pred):
             # A word problem's answer given in a sentence: its one number, or no decision.
             found = [number(n) for n in NUMBER_IN_TEXT.findall(pred)]
             if len(found) != 1:
