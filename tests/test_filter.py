@@ -668,12 +668,13 @@ def _judge_all(cases: list[tuple[str, str, str, str]]) -> list[str]:
 
 
 def test_a_reference_solution_judged_against_other_problems_answers_is_never_right() -> None:
-    """Label-free false accepts at scale: each MATH-500 solution, and each NuminaMath solution of a
-    problem without options, as a reply judged against the references of other problems (8 and 40
-    each). Only answers of the same value are accepted (listed). Found: math-verify reads the
-    eccentricity `e` as Euler's number, so `e=\\dfrac{\\sqrt{6}}{3}` was a false statement that a
-    pattern identity (and any wrong `e = ...`) matched."""
-    from rchain.verify.extract import gold_answers, options
+    """Label-free false accepts at scale: each MATH-500 solution and each NuminaMath solution as a
+    reply judged against the references of other problems (8 and 40 each; where the problem has
+    options, references of another letter). Only answers of the same value are accepted (listed).
+    Found: math-verify reads the eccentricity `e` as Euler's number, so `e=\\dfrac{\\sqrt{6}}{3}` was
+    a false statement that a pattern identity (and any wrong `e = ...`) matched; and it compares an
+    equation with a value by its right side, which took the line `3x - y - 9 = 0` for the option 0."""
+    from rchain.verify.extract import choice_letter, gold_answers, options
 
     math500 = list(MATH500.values())
     cases, shown = [], []
@@ -695,11 +696,29 @@ def test_a_reference_solution_judged_against_other_problems_answers_is_never_rig
             if normalize(theirs[-1]) != normalize(mine[-1]):
                 cases.append((row["source"], row["problem"], other["solution"], row["solution"]))
                 shown.append((mine[-1], theirs[-1]))
+    # Problems with options: another reference that names another letter, or a value no option has.
+    def letter(row: dict) -> str | None:
+        answers, choices = gold_answers(row["solution"]).answers, options(row["problem"])
+        named = [found for found in map(choice_letter, answers) if found]
+        same = [key for key, text in choices.items() if normalize(text) == normalize(answers[-1])]
+        return named[-1] if named else same[0] if len(same) == 1 else None
+
+    with_options = [row for row in numina if options(row["problem"]) and letter(row)]
+    for i, row in enumerate(with_options):
+        texts = {normalize(text) for text in options(row["problem"]).values()}
+        for k in range(1, 41):
+            other = with_options[(i + 7 * k) % len(with_options)]
+            if letter(other) != letter(row) and normalize(gold_answers(other["solution"]).answers[-1]) not in texts:
+                cases.append((row["source"], row["problem"], other["solution"], row["solution"]))
+                shown.append((letter(row), gold_answers(other["solution"]).answers[-1]))
     accepted = [pair for pair, label in zip(shown, _judge_all(cases), strict=True) if label == "correct"]
-    assert len(cases) > 11000
-    # The same value (with a unit, as a decimal), and an equation read by its right side, as
-    # math-verify reads `x + y = 5` for "find x + y".
-    assert accepted == [("15\\mbox{ cm}^2", "15"), ("\\frac{3y^{2}}{4} - \\frac{x^{2}}{3} = 1", "\\{1\\}"), ("\\frac{1}{2}", "0.5")], accepted
+    assert len(cases) == 16041
+    # The same value (with a unit, as a decimal), an equation read by its right side, as math-verify
+    # reads `x + y = 5` for "find x + y" (it read `3x - y - 9 = 0` as 0, an option's text), and the
+    # option "When $a > 0$, the function $F(x)$ has $4$ zeros" for a reference of 4.
+    assert accepted == [
+        ("15\\mbox{ cm}^2", "15"), ("\\frac{3y^{2}}{4} - \\frac{x^{2}}{3} = 1", "\\{1\\}"), ("\\frac{1}{2}", "0.5"), ("B", "4"),
+    ], accepted
 
 
 def test_what_math_verify_misreads_on_the_way_to_it() -> None:
@@ -724,6 +743,10 @@ def test_what_math_verify_misreads_on_the_way_to_it() -> None:
     assert judge("e = \\frac{\\sqrt{3}}{3}") == judge("e = \\frac{\\sqrt{6}}{4}") == judge("n^2+1=n^2+1") == "wrong"
     assert settle("cn_k12", question, "$\\boxed{e=\\frac{1}{2}}$", reply("t", "$\\boxed{0.5}$")) == ("correct", "numeric_match")
     assert not symbolic_equal((("\\pi = 3", "e = 3"),))
+    # An equation against a value is compared by its right side: right for `x + y = 5`, not for a line.
+    assert symbolic_equal((("5", "x + y = 5"),)) and symbolic_equal((("0", "x = 0"),))
+    assert not symbolic_equal((("0", "3x - y - 9 = 0"),)) and not symbolic_equal((("3x - y - 9 = 0", "0"),))
+    assert symbolic_equal((("3x - y - 9 = 0", "y = 3x - 9"),))
     # The numbers in a sentence answer are compared; math-verify sees only its letters.
     sentence = "$\\boxed{50\\%}$ and $\\boxed{\\text{Yes, it will exceed 120,000}}$"
     assert settle("cn_k12", "p", sentence, reply("t", sentence.replace("120,000", "120,001"))) == ("wrong", "numeric_mismatch")

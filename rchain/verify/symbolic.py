@@ -68,7 +68,10 @@ def _equations_agree(gold: object, pred: object) -> bool:
     Euler's number to it, so `e=\\frac{\\sqrt{6}}{3}` is a closed statement): it took
     `(n+1)^2-n^2=2n+2` for the pattern `(n+1)^2-n^2=2n+1`, and `e = 2` for `x^2+1=x^2+1`. Two
     equations of which either is such a one must have the same two sides; and each identity the
-    reference states in a list must be matched by an identity of the reply between the same expressions."""
+    reference states in a list must be matched by an identity of the reply between the same
+    expressions. Against a value it compares an equation's right side, which `x + y = 5` for
+    "find x + y" wants but which took `0` for the line `3x - y - 9 = 0`: an equation `... = 0`
+    in a variable is no value."""
     import sympy
 
     def same(a: object, b: object) -> bool:
@@ -85,6 +88,14 @@ def _equations_agree(gold: object, pred: object) -> bool:
             return [expr] if expr.free_symbols and degenerate(expr) else []
         return [found for arg in getattr(expr, "args", ()) for found in identities(arg)]
 
+    def zero_form(expr: object) -> bool:  # `3x - y - 9 = 0`: an equation is the answer (`x = 0` is a value named)
+        if not isinstance(expr, sympy.Eq) or 0 not in (expr.lhs, expr.rhs):
+            return False
+        other = expr.lhs if expr.rhs == 0 else expr.rhs
+        return bool(expr.free_symbols) and not getattr(other, "is_Symbol", False)
+
+    if isinstance(gold, sympy.Eq) != isinstance(pred, sympy.Eq) and (zero_form(gold) or zero_form(pred)):
+        return False
     if isinstance(gold, sympy.Eq) and isinstance(pred, sympy.Eq) and (degenerate(gold) or degenerate(pred)):
         sides = (gold.lhs, gold.rhs)
         return any(all(map(same, sides, order)) for order in ((pred.lhs, pred.rhs), (pred.rhs, pred.lhs)))
