@@ -807,6 +807,11 @@ def test_every_aime_reference_that_collects_several_aops_solutions() -> None:
         judge = lambda answer: settle("amc_aime", row["question"], row["solution"], reply("t", f"The answer is $\\boxed{{{answer}}}$."))  # noqa: E731
         assert judge(row["answer"])[0] == "correct", row["url"]
         assert judge(int(row["answer"]) + 1)[0] == "wrong", row["url"]
+    # An AIME problem has no options: "The answer is given by the number of $(A,B)$ such that ...",
+    # after the reply's box, names none (it was read as the options A and B).
+    sets = next(r for r in rows if r["url"].endswith("2022_AIME_I_Problems/Problem_12"))
+    assert "The answer is given by the number of $(A,B)$" in sets["solution"]
+    assert settle("amc_aime", sets["question"], "$\\boxed{245}$", reply("t", sets["solution"])) == ("correct", "exact_match")
     # The reference's boxed steps are not read as its answer's parts, nor as another solution's answer.
     dodecagon = next(r for r in rows if r["answer"] == "928")
     assert settle("amc_aime", dodecagon["question"], dodecagon["solution"], reply("t", "$\\boxed{480}$")) == ("wrong", "numeric_mismatch")

@@ -118,7 +118,9 @@ def _precheck(source: str, problem: str, solution: str, assistant: str, finish_r
         outcome = _judge_predicted(source, choices, gold, [stated], shown_gold)
         return dataclasses.replace(outcome, flags=(*outcome.flags, "unboxed_answer"))
     after = after_last_boxed(answer_text)
-    if source in MC_SOURCES and after.strip():
+    # An AIME problem (amc_aime) has no options: "The answer is given by the number of $(A,B)$" names none.
+    multiple_choice = bool(choices) or any(choice_letters(answer) for answer in gold.answers)
+    if source in MC_SOURCES and multiple_choice and after.strip():
         # "... \\boxed{4}. Therefore, the correct answer is C: 4.": the option named last is the answer.
         named = stated_answer(after, numeric=False)
         if named and choice_letters(named):
