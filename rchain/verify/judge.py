@@ -119,7 +119,7 @@ def _precheck(source: str, problem: str, solution: str, assistant: str, finish_r
         return dataclasses.replace(outcome, flags=(*outcome.flags, "unboxed_answer"))
     after = after_last_boxed(answer_text)
     # An AIME problem (amc_aime) has no options: "The answer is given by the number of $(A,B)$" names none.
-    multiple_choice = bool(choices) or any(choice_letters(answer) for answer in gold.answers)
+    multiple_choice = bool(choices) or any(map(choice_letters, gold.answers))
     if source in MC_SOURCES and multiple_choice and after.strip():
         # "... \\boxed{4}. Therefore, the correct answer is C: 4.": the option named last is the answer.
         named = stated_answer(after, numeric=False)
