@@ -179,16 +179,20 @@ def prose_numbers(answer: str) -> list[Fraction] | None:
     """The numbers a sentence states, in order ("Yes, it will exceed 120,000" -> [120000]); None
     for an answer that is not a sentence of two words or more. math-verify reads a sentence as a
     product of its letters, so that the numbers in it are not compared at all."""
-    if len(words(answer)) < 2:
+    text = _plain(answer)
+    if len(_WORD.findall(text)) < 2:
         return None
-    text = LATEX_COMMAND.sub(" ", TEXT_WRAPPERS.sub(r" \1 ", answer))
     return [value for found in NUMBER_IN_TEXT.findall(text) if (value := number(found)) is not None]
 
 
 def words(answer: str) -> list[str]:
     """The words of an answer (two letters or more; LaTeX commands are none): a sentence has some,
     a formula such as `(-\\infty, 0)` none."""
-    return _WORD.findall(LATEX_COMMAND.sub(" ", TEXT_WRAPPERS.sub(r" \1 ", answer)))
+    return _WORD.findall(_plain(answer))
+
+
+def _plain(answer: str) -> str:
+    return LATEX_COMMAND.sub(" ", TEXT_WRAPPERS.sub(r" \1 ", answer))
 
 
 def item_name(item: str) -> tuple[str, str]:

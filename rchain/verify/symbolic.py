@@ -7,7 +7,7 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
-from rchain.verify.answers import LATEX_COMMAND, TEXT_WRAPPERS, latex_math
+from rchain.verify.answers import LATEX_COMMAND, TEXT_WRAPPERS
 
 if TYPE_CHECKING:
     from rchain.verify.judge import Comparison
@@ -20,10 +20,10 @@ _DOUBLE_BRACES = re.compile(r"\{\{([^{}]*)\}\}")
 
 def _tidy(text: str) -> str:
     """What math-verify misreads, written as it reads it: `\\frac{{x}}{{x^2}}` -> `\\frac{x}{x^2}`
-    (cn_k12 references double braces; it fails), `T\\_n` -> `T_n` (NuminaMath escapes
-    underscores; it read `T\\_n=2n+\\frac{1}{2^{n}}-1` as the number 2, equal to any other such
-    line), and Unicode math (`2√5`, `(0, ∞)`) in LaTeX."""
-    text = latex_math(text.replace("\\_", "_"))
+    (cn_k12 references double braces; it fails) and `T\\_n` -> `T_n` (NuminaMath escapes
+    underscores; it read `T\\_n=2n+\\frac{1}{2^{n}}-1` as the number 2, equal to any other such line).
+    Unicode math is LaTeX already: rchain.verify.judge.precheck writes it so before anything reads it."""
+    text = text.replace("\\_", "_")
     while True:
         tidier = _DOUBLE_BRACES.sub(r"{\1}", text)
         if tidier == text:
