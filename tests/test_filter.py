@@ -403,6 +403,8 @@ def test_answers_with_several_values_match_in_any_order_on_real_math500_rows() -
     assert math500_settle("test/intermediate_algebra/1102.json", "$\\boxed{1, 2}$") == ("wrong", "numeric_mismatch")
     # Thousands separators are not lists.
     assert math500_settle("test/counting_and_probability/508.json", "$\\boxed{10080}$") == ("correct", "numeric_match")
+    assert math500_settle("test/counting_and_probability/508.json", "$\\boxed{10\\,080}$") == ("correct", "numeric_match")  # a thin space
+    assert math500_settle("test/counting_and_probability/508.json", "$\\boxed{10\\,800}$") == ("wrong", "numeric_mismatch")
     assert math500_settle("test/number_theory/417.json", "$\\boxed{11,\\!111,\\!111,\\!100}$") == ("correct", "exact_match")
 
 
@@ -826,6 +828,11 @@ def test_units_ambiguous_answers_and_a_worker_that_fails() -> None:
     assert math500_settle("test/prealgebra/1114.json", "$\\boxed{15\\mbox{ cm}^2}$") == ("correct", "exact_match")
     assert math500_settle("test/prealgebra/1114.json", "$\\boxed{15\\mbox{ cm}^3}$") == ("wrong", "unit_mismatch")
     assert math500_settle("test/prealgebra/1114.json", "$\\boxed{15\\text{ square cm}}$")[0] == "correct"
+    # The number with its unit squared is a number: "864 \mbox{ inches}^2" against a box that holds
+    # the sentence's full stop as well, `\boxed{864.}`, which math-verify cannot read.
+    assert math500_settle("test/geometry/473.json", "$\\boxed{864.}$ square inches") == ("correct", "numeric_match")
+    assert math500_settle("test/geometry/473.json", "$\\boxed{846.}$ square inches") == ("wrong", "numeric_mismatch")
+    assert math500_settle("test/prealgebra/1114.json", "$\\boxed{15.}$") == ("correct", "numeric_match")
     # A word problem's box holding two numbers and words: no one answer to check.
     gsm = R1_BY_ID["cohere_r1_gsm8k_3"]  # gold: #### 540
     assert settle("gsm8k", gsm["problem"], gsm["gold_solution"], reply("t", "$\\boxed{540 \\text{ meters in } 3 \\text{ sprints}}$")) == ("malformed", "ambiguous_answer")

@@ -20,7 +20,7 @@ _NAME = re.compile(r"^([A-Za-z](?:_\{?\w+\}?)?(?:\(\w\))?)\s*=\s*(?=[^=]*$)")
 _UNITS = re.compile(
     r"\s*(?:dollars?|cents?|units?|meters?|metres?|cm|km|kg|grams?|g|hours?|hrs?|minutes?|mins?|seconds?|secs?|"
     r"days?|weeks?|months?|years?|miles?|feet|foot|ft|inches|inch|pounds?|lbs?|degrees?|percent|people|students?|"
-    r"apples?|books?|pages?|square|sq|cubic|liters?|litres?|ml|mph|km/h|m/s)\b\.?",
+    r"apples?|books?|pages?|square|sq|cubic|liters?|litres?|ml|mph|km/h|m/s)\b(?:\^\{?[23]\}?)?\.?",
     re.I,
 )
 
@@ -47,7 +47,8 @@ def number(answer: str) -> Fraction | None:
     if not any(char.isdigit() for char in answer):
         return None
     text = TEXT_WRAPPERS.sub(r"\1", _BOLD_NUMBER.sub(r"\1", answer)).strip().strip("$").strip()
-    text = text.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "").replace("\\!", "")
+    text = text.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "")
+    text = _THOUSANDS.sub("", text).replace("\\!", "").replace("\\,", " ")  # `5\\,\\text{cm}`: a space
     text = _UNITS.sub("", text).strip()
     text = _BRACELESS_FRAC.sub(r"\\frac{\1}{\2}", text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac"))
     text = text.replace("{,}", ",").rstrip(",.;:")
@@ -55,7 +56,7 @@ def number(answer: str) -> Fraction | None:
     if spaced and int(spaced[3]):
         whole, frac = int(spaced[1]), Fraction(int(spaced[2]), int(spaced[3]))
         return whole - frac if whole < 0 else whole + frac
-    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text).replace(" ", "")
+    text = text.replace(" ", "")
     mixed = re.fullmatch(r"(-?\d+)\\frac\{(\d+)\}\{(\d+)\}", text)
     if mixed and int(mixed[3]):
         whole = int(mixed[1])
@@ -96,7 +97,8 @@ def _terminates(value: Fraction) -> bool:
 
 # "6 \text{ and } 8", "p = -1 \text{ or } p = 2", "1; 2", "x = 1 \quad y = 2"
 _LIST_JOINERS = re.compile(r"\\text\{\s*(?:and|or|,)\s*\}|\\q?quad|;|\s(?:and|or)\s|(?<=\))\s*(?:and|or)\s*(?=\()")
-_THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|,\\!\s*|,)(?=\d{3}(?!\d))")
+# `10{,}080`, `11,\\!111`, `1,000`, and the thin space of `276\\,000`.
+_THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|,\\!\s*|,|\\,)(?=\d{3}(?!\d))")
 
 
 def split_top_level(answer: str) -> list[str]:

@@ -169,11 +169,17 @@ _DECIMAL_COMMA = re.compile(r"-?\d+,\d{1,2}|-?0,\d+")
 
 
 def _unwrap_boxed(answer: str) -> str:
-    """`\\boxed{Answer $$ 9 $$}` -> `9`: words and math delimiters a box should not hold."""
+    """`\\boxed{Answer $$ 9 $$}` -> `9`: words, math delimiters and a full stop a box should not hold."""
     text = _ANSWER_WORDS.sub("", answer.strip())
     display = _DISPLAY.fullmatch(text)
     text = display.group(1) if display and text != answer.strip() else text
+    # `\\boxed{864.}`: the sentence's full stop, which math-verify cannot read past ("1, 2, \\ldots"
+    # stays; so does a sentence boxed with its math, "Thus $x <= 2$ is our answer.", which it reads).
+    text = text if "$" in text else _FULL_STOP.sub("", text)
     return text or answer
+
+
+_FULL_STOP = re.compile(r"(?<=[\w})\]])\.\s*$")
 
 
 _RELATION = re.compile(r"<|>|\\[lg]eq?(?:slant)?\b|\\[lg]t\b|≤|≥|\\neq")
