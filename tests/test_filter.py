@@ -539,6 +539,32 @@ def test_an_option_named_after_the_working_and_a_letter_for_a_reference_value_on
     assert cn_k12_settle("solveable_problems_command-r-03-2024_82_5_165_2") == ("correct", "mc_value_match")
 
 
+def test_a_box_and_what_the_reply_says_of_it_agree_on_real_cn_k12_replies() -> None:
+    def judge(suffix: str, box: str = "", instead: str = "") -> tuple[str, str]:
+        row = CN_K12_GRADED[f"cohere_ss_cn_k12_math_problems_ss_{suffix}"]
+        response = row["model_response"].replace(box, instead) if box else row["model_response"]
+        assert response != row["model_response"] or not box
+        return settle("cn_k12", row["problem"], row["gold_solution"], reply(response, response[-1500:]))
+
+    # "\boxed{... + 1}. The final answer is boxed as requested.": the box is the answer, not those words.
+    last = "\\boxed{\\frac{1}{\\sqrt{2}}\\cdot 10^{-2}-\\frac{10}{\\sqrt{5}+2}+1}"
+    assert judge("solveable_problems_command-r-03-2024_82_5_110_0") == ("wrong", "symbolic_mismatch")
+    assert judge("solveable_problems_command-r-03-2024_82_5_110_0", last, "\\boxed{-19}") == ("correct", "exact_match")
+    # "= \boxed{0}. So, the final answer is **0**.": one answer; a box of 1 just before it is a second one.
+    assert judge("command-r-plus-08-2024_10_5_4_2") == ("correct", "exact_match")
+    assert judge("command-r-plus-08-2024_10_5_4_2", "\\boxed{0}", "\\boxed{1}") == ("malformed", "conflicting_answers")
+    # The letter is right, what the box says of the option is not (the reference's letter is D, B, B).
+    assert judge("command-r-plus-08-2024_10_5_7_2") == ("correct", "mc_letter_match")
+    assert judge("command-r-plus-08-2024_10_5_7_2", "D: (4,", "D: (7,") == ("malformed", "conflicting_answers")
+    assert judge("solveable_problems_command-r-03-2024_82_5_18_3") == ("correct", "mc_letter_match")
+    assert judge("solveable_problems_command-r-03-2024_82_5_18_3", "B: 24", "B: 27") == ("malformed", "conflicting_answers")
+    assert judge("command-r-plus-08-2024_25_5_22_0", "B: \\sqrt{2}", "B: \\sqrt{5}") == ("malformed", "conflicting_answers")
+    # ... but an option quoted loosely is that option: "D: (-∞, -1) $\\cup$ ($\\frac{1}{a}$, +∞)" for
+    # "(-∞, -1) ∪ ($$\\frac {1}{a}$$, +∞)", "B: Pulling open a drawer, as it involves a sliding motion".
+    assert judge("solveable_problems_command-r-03-2024_82_5_194_2") == ("correct", "mc_letter_match")
+    assert judge("command-r-plus-08-2024_25_5_2_0") == ("correct", "mc_letter_match")
+
+
 def test_an_equal_answer_that_is_not_factored_where_a_factorisation_is_asked() -> None:
     # "Factorize: $3ya^2 - 6ya + 3y$": a real reply that stops at "**3y(a^2 - 2a + 1)**"
     row = CN_K12_GRADED["cohere_ss_cn_k12_math_problems_ss_solveable_problems_command-r-03-2024_82_5_223_3"]

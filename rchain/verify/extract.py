@@ -157,9 +157,19 @@ def is_proof_problem(problem: str) -> bool:
 
 def choice_letter(answer: str) -> str | None:
     """The option letter an answer names: `C`, `(C)`, `\\text{C}`, `\\textbf{(C)}`, `C: 5`, `\\textbf{(C)}\\ 5`."""
-    text = re.sub(r"\\(?:text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}", r"\1", answer).strip().strip("$ ")
-    match = re.fullmatch(r"\(?\s*([A-E])\s*\)?(?:\s*[:.．、。，)]\s*.*)?", text, re.S)
+    match = _named_choice(answer)
     return match.group(1) if match else None
+
+
+def choice_text(answer: str) -> str:
+    """What an answer that names an option says of it: `5` in `C: 5`; "" for a bare letter."""
+    match = _named_choice(answer)
+    return (match.group(2) or "").strip() if match else ""
+
+
+def _named_choice(answer: str) -> re.Match[str] | None:
+    text = re.sub(r"\\(?:text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}", r"\1", answer).strip().strip("$ ")
+    return re.fullmatch(r"\(?\s*([A-E])\s*\)?(?:\s*[:.．、。，)]\s*(.*))?", text, re.S)
 
 
 def choice_letters(answer: str) -> frozenset[str] | None:
@@ -258,7 +268,12 @@ def final_statement(text: str) -> str | None:
     if "final" not in text.casefold():
         return None  # most text after a box is "$." or "\\]": no need for the statement regex
     said = _statement(text)
-    return said[0] if said and "final" in said[1].casefold() else None
+    if not said or "final" not in said[1].casefold() or _POINTS_TO_BOX.search(said[0]) and not re.search(r"[\d\\$]", said[0]):
+        return None  # "The final answer is boxed as requested.": the box is the answer
+    return said[0]
+
+
+_POINTS_TO_BOX = re.compile(r"\b(?:box(?:ed)?|above)\b", re.I)
 
 
 _BOXED_BELOW = re.compile(r"^(?:boxed|shown|given|written)?\s*(?:below|as|here)?\s*:\s*", re.I)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rchain.verify.answers import NUMBER_IN_TEXT, answer_items, base_number, close, distinct, item_name, latex_math, normalize, number, other_power, prose_numbers, scaled_equation, units, value_key, words
-from rchain.verify.extract import Gold, after_last_boxed, boxed_all, choice_letter, choice_letters, final_statement, gold_answers, is_proof_problem, options, reply_parts, stated_answer
+from rchain.verify.extract import Gold, after_last_boxed, boxed_all, choice_letter, choice_letters, choice_text, final_statement, gold_answers, is_proof_problem, options, reply_parts, stated_answer
 from rchain.verify.pool import TIMED_OUT, WorkerError
 from rchain.verify.symbolic import settle_symbolic
 
@@ -138,6 +138,10 @@ def _precheck(source: str, problem: str, solution: str, assistant: str, finish_r
         if final:
             # "... = \\boxed{255}. ... Final Answer: The final answer is $10,455$.": intermediate
             # results were boxed on the way; the final answer is the one stated as such.
+            between = after[: after.casefold().rfind("final")]
+            if "=" not in between and not _derivation_between(between) and not _written_alike(_unwrap_boxed(final), predicted[-1]):
+                # "= \\boxed{1}. So, the final answer is **0**.": nothing worked out in between.
+                return Decision("malformed", "conflicting_answers", shown_gold, f"{predicted[-1]} ; {final}")
             predicted = [final]
     return _judge_predicted(source, choices, gold, predicted, shown_gold, answer_text)
 
@@ -197,12 +201,34 @@ def _contradicts(choices: dict[str, str], boxed: str, named: str) -> bool:
     if not choices or len(letters) != 1 or choice_letters(boxed):
         return False
     letter = next(iter(letters))
-
-    def loose(text: str) -> str:  # `\\{2, 4\\}`, `{{2,4}}` and `{2,4}` alike; `x_{1}` and `x_1`
-        return re.sub(r"\\[{}]|[{}$\s]", "", normalize(text))
-
-    same = [key for key, text in choices.items() if loose(text) == loose(boxed) or (number(text) is not None and number(text) == number(boxed))]
+    same = [key for key, text in choices.items() if _loose(text) == _loose(boxed) or (number(text) is not None and number(text) == number(boxed))]
     return same != [letter]
+
+
+def _misquoted(choices: dict[str, str], answer: str) -> bool:
+    """`B: 27` where option B is 24, or `B: 5` where 5 is option C's: the letter and what the
+    answer says of it disagree. A paraphrase ("B: Pulling open a drawer, as it slides") does not."""
+    letter, said = choice_letter(answer), choice_text(answer)
+    if not said or letter not in choices or _loose(said) == _loose(choices[letter]):
+        return False
+    if any(_loose(said) == _loose(text) for key, text in choices.items() if key != letter):
+        return True
+    # The numbers of the option's text must all be there: `D: (7, +\\infty)` for `(4, +\\infty)`
+    # drops its 4; `D: 48 (if the sequence starts at 60)` keeps 48.
+    return not set(_DIGITS.findall(latex_math(choices[letter]))) <= set(_DIGITS.findall(latex_math(said)))
+
+
+_DIGITS = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _written_alike(a: str, b: str) -> bool:
+    """The same answer, however spaced and braced: `\\sqrt2` and `\\sqrt{2}`, `0.5` and `\\frac{1}{2}`."""
+    return value_key(a) == value_key(b) or _loose(a) == _loose(b)
+
+
+def _loose(text: str) -> str:
+    """`\\{2, 4\\}`, `{{2,4}}` and `{2,4}` alike; `x_{1}` and `x_1`."""
+    return re.sub(r"\\[{}]|[{}$\s]", "", normalize(text))
 
 
 def _closing_paragraph(text: str) -> str:
@@ -269,6 +295,8 @@ def _multiple_choice(choices: dict[str, str], gold: Gold, predicted: list[str], 
     if not choices or not gold_letters or not gold_letters <= set(choices):
         return None
     pred_letters = choice_letters(predicted[-1])
+    if pred_letters and _misquoted(choices, predicted[-1]):
+        return Decision("malformed", "conflicting_answers", "".join(sorted(gold_letters)), shown_pred)
     if pred_letters:
         same = pred_letters == gold_letters
         return Decision("correct" if same else "wrong", "mc_letter_match" if same else "mc_letter_mismatch", "".join(sorted(gold_letters)), "".join(sorted(pred_letters)))
