@@ -565,6 +565,45 @@ def test_a_box_and_what_the_reply_says_of_it_agree_on_real_cn_k12_replies() -> N
     assert judge("command-r-plus-08-2024_25_5_2_0") == ("correct", "mc_letter_match")
 
 
+def _without_last_box(assistant: str) -> str:
+    """A real reply with its last `\\boxed{X}` written as plain `X`: how a model that does not box states its answer."""
+    from rchain.verify.extract import _closing_brace
+
+    start = assistant.rindex("\\boxed{")
+    end = _closing_brace(assistant, start + len("\\boxed"))
+    assert end is not None
+    return assistant[:start] + assistant[start + len("\\boxed{") : end] + assistant[end + 1 :]
+
+
+def test_how_real_replies_state_an_answer_they_do_not_box() -> None:
+    def judge(row_id: str, reference: str | None = None) -> tuple[str, str]:
+        row = R1_BY_ID[row_id]
+        source = "gsm8k" if "gsm8k" in row_id else "math"
+        solution = row["gold_solution"] if source == "gsm8k" else f"$\\boxed{{{reference or row['gold_answer']}}}$"
+        return settle(source, row["problem"], solution, _without_last_box(r1_assistant(row)))
+
+    # "The degree of \(f\) is \(3\).": of the sentence's formulas, the one it says the answer is.
+    assert judge("cohere_r1_math500_55") == ("correct", "exact_match")
+    # "\(6r^2 - 4r - 24\), where \(A = 6\), ... \(C = -24\)." (unboxed as it came): the first one.
+    assert settle("math", R1_BY_ID["cohere_r1_math500_347"]["problem"], "$\\boxed{6r^2-4r-24}$", r1_assistant(R1_BY_ID["cohere_r1_math500_347"])) == ("correct", "exact_match")
+    # "**Final Answer**:\nThe area of triangle \( ACD \) is \( \dfrac{3840}{289} \)." (not ACD), and
+    # "**Final Answer**\nThe correct result ... is \(1 + 2i\)." (not the bold heading "Step 4: ...").
+    assert judge("cohere_r1_math500_129") == ("correct", "exact_match")
+    assert judge("cohere_r1_math500_373")[0] == "correct"
+    # "The median number of students in 2005 is $29$.", where 2005 and 29 are both in the problem's table.
+    assert judge("cohere_r1_math500_105") == ("correct", "exact_match")
+    # "The combined value of both houses is $129{,}200$." (not 129).
+    assert judge("cohere_r1_gsm8k_582") == ("correct", "numeric_match")
+    # "Thus, \(\sin^3 18^\circ + \sin^2 18^\circ = \dfrac{1}{8}\).": the value, not its 8.
+    assert judge("cohere_r1_math500_416") == ("correct", "exact_match")
+    assert judge("cohere_r1_math500_416", "8")[0] != "correct"
+    # "Therefore, the final answer is:\n\n\\[\n36\n\\]": the display on the lines after the statement.
+    sky = next(json.loads(line) for line in (SHARED_DATA / "r1_responses" / "skyt1_reasoning_outputs_skythought.jsonl").read_text(encoding="utf-8").split("\n") if '"skyt1_Sky-T1-math-reflection-0.5-32B_amc23_1"' in line)
+    raw = sky["response_raw"]
+    answer = raw.split("<|begin_of_solution|>")[-1].replace("<|end_of_solution|>", "")
+    assert settle("amc_aime", sky["problem"], "$\\boxed{36}$", _without_last_box(reply("t", answer))) == ("correct", "exact_match")
+
+
 def test_an_equal_answer_that_is_not_factored_where_a_factorisation_is_asked() -> None:
     # "Factorize: $3ya^2 - 6ya + 3y$": a real reply that stops at "**3y(a^2 - 2a + 1)**"
     row = CN_K12_GRADED["cohere_ss_cn_k12_math_problems_ss_solveable_problems_command-r-03-2024_82_5_223_3"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rchain.verify.answers import value_key
+from rchain.verify.answers import number, value_key
 
 # `\\framebox[2cm]{204}`: AoPS solutions use it as a box; its optional width is skipped.
 _BOXED = re.compile(r"\\(?:boxed|fbox|framebox(?:\[[^\]]*\])*)\s*")
@@ -219,7 +219,7 @@ _STATED = re.compile(
     re.I | re.M,
 )
 _BOLD = re.compile(r"\*\*([^*\n]{1,80})\*\*")
-_NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
+_NUMBER = re.compile(r"-?\$?\d(?:[\d,]|\{,\})*(?:\.\d+)?(?:/\d+)?")  # `$129{,}200`
 
 
 def _said_answer(text: str) -> str | None:
@@ -232,10 +232,14 @@ def _said_answer(text: str) -> str | None:
 
 def _statement(text: str) -> tuple[str, str] | None:
     """(the answer stated, the statement's whole line as written)."""
+    text = _ANSWER_HEADING.sub("Final Answer:\n", text)  # "**Final Answer**\nThe result is \\(1 + 2i\\)."
     matches = list(_STATED.finditer(text))
     if not matches:
         return None
     last = matches[-1]
+    display = _STATED_DISPLAY.match(text, last.start(0))
+    if display:  # "Therefore, the final answer is:\n\n\\[\n36\n\\]"
+        return (display.group(1) or display.group(2)).strip(), display.group(0)
     stated, line = last.group(1).strip(), last.group(0)
     inner = _statement(stated) if _STATED.search(stated) else None
     if inner:
@@ -257,6 +261,9 @@ def _statement(text: str) -> tuple[str, str] | None:
     return (answer, line) if answer.strip("*:. ") else None
 
 
+_ANSWER_HEADING = re.compile(r"^[#*\s]*final answer[*\s]*\n(?=\s*\S)", re.I | re.M)
+# A statement whose answer is the display on the lines after it.
+_STATED_DISPLAY = re.compile(r"(?:final answer|the answer|answer)\s*(?:\*\*)?\s*(?:is\s*(?:therefore|thus)?\s*)?:?\s*(?:\*\*)?[ \t]*\n\s*(?:\\\[(.+?)\\\]|\$\$(.+?)\$\$)", re.I | re.S)
 _NEXT_SENTENCE = re.compile(r"\.\s+(?=[A-Z])")
 # A math span, then nothing or another sentence: "$28\\%$. I hope it is correct." ("$5 and $6" is two prices).
 _LEADING_MATH = re.compile(r"(?:\$([^$]+)\$|\\\((.+?)\\\))\s*(?:[.;,!](?:\s+\S.*)?)?", re.S)
@@ -314,8 +321,12 @@ def stated_answer(text: str, *, numeric: bool, problem: str = "") -> str | None:
     if not lines:
         return None
     if numeric and re.search(r"[:=]", lines[-1]):
-        closing = _NUMBER.findall(lines[-1].split("=")[-1].split(":")[-1])
-        if closing:
+        result = lines[-1].split("=")[-1].split(":")[-1]
+        whole = _unwrap(result.strip().rstrip(".").strip().removeprefix("\\(").removesuffix("\\)"))
+        if number(whole) is not None:
+            return whole  # "= \\dfrac{1}{8}\\)." (not its 8)
+        closing = _NUMBER.findall(result)
+        if closing and "{" not in result:
             return closing[-1].lstrip("$")
     closing = tail.rstrip().rstrip(".").rstrip()
     if not numeric and closing.endswith("\\]") and "\\[" in closing:
@@ -323,23 +334,31 @@ def stated_answer(text: str, *, numeric: bool, problem: str = "") -> str | None:
     bold = [value for value in (_bold_value(b, numeric) for b in _BOLD.findall(tail)) if value]
     if bold:
         return _unwrap(bold[-1])
-    if numeric:
-        numbers = _NUMBER.findall(tail)
-        if numbers:
-            return numbers[-1]
+    found = list(_NUMBER.finditer(tail)) if numeric else []
+    last = found[-1] if found else None
+    if last and not (tail[last.start() - 1 : last.start()] in ("{", "^", "_") or tail[last.end() : last.end() + 1] == "}"):
+        return last.group(0)  # not the 3 of "... is \\( \\frac{14}{3} \\)."
     return None
 
 
 def _statement_formula(line: str, problem: str) -> str | None:
     """The formula a statement gives: "Archimedes should choose \\( x = -\\dfrac{3}{8} \\)"; of
     several, the one the problem does not already give ("\\(10101001110_2\\) is equal to \\(2516_8\\)")."""
-    formulas = [(m.group(1) or m.group(2)).strip() for m in _MATH_SPAN.finditer(line)]
+    spans = list(_MATH_SPAN.finditer(line))
+    formulas = [(m.group(1) or m.group(2)).strip() for m in spans]
     if len(formulas) > 1:
         given = _loose(problem)
         new = [f for f in formulas if _loose(f) not in given]
         if len(new) == 1:
             return new[0]
+        return _what_it_is(line, spans) or formulas[0]
     return formulas[0] if formulas else None
+
+
+def _what_it_is(line: str, spans: list[re.Match[str]]) -> str | None:
+    """Of several formulas in a sentence, the one it says the answer is: "The degree of \\(f\\) is \\(3\\)."."""
+    stated = [span for span in spans if _IS.search(line[: span.start()])]
+    return next(group for group in stated[0].groups() if group is not None).strip() if stated else None
 
 
 def _loose(text: str) -> str:
@@ -360,15 +379,24 @@ def _bold_value(bold: str, numeric: bool) -> str | None:
 
 def _valued(text: str) -> bool:
     """A bold text that can be an answer: an option ("C: $y^2=-8x$") or a formula, not a heading."""
-    return bool(choice_letter(text)) or (len(text) <= 80 and bool(re.search(r"[\d$\\]", text)) and not text.endswith(":"))
+    if choice_letter(text):
+        return True
+    # Not a heading: "Step 4: Divide ...", "Solving for \\(r\\)", "Calculate \\( c \\)" (words before the math).
+    first = re.search(r"[\d$\\]", text)
+    return len(text) <= 80 and bool(first) and not text.endswith(":") and not re.search(r"[A-Za-z]{2,}", text[: first.start()])
 
 
 _LABELLED_MATH = re.compile(r"(?:[^$\\]{0,40}:\s*)?(?:\$\$(.+?)\$\$|\$([^$]+)\$|\\\[(.+?)\\\]|\\\((.+?)\\\))\s*\.?", re.S)
 _SENTENCE = re.compile(r"[A-Za-z]{2,}\s+[A-Za-z]{2,}\s")
+_IS = re.compile(r"\b(?:is|are|equals)\s*$")
 _MATH_SPAN = re.compile(r"\\\(\s*(.+?)\s*\\\)|\$([^$]+)\$")
 _LEADING_LETTER = re.compile(r"\*{0,2}\(?([A-E])\)?\*{0,2}[.;,](?:\s|$)")
 _PAREN_MATH = re.compile(r"\\\(\s*(.+?)\s*\\\)")
 _BOLD_VALUE = re.compile(r"\$?-?\d[\d,]*(?:\.\d+)?\s*%?\s*[A-Za-z/ ]{0,30}")
+
+
+def _digits(found: str) -> str:
+    return found.replace("{,}", "").replace(",", "")
 
 
 def _word_problem_number(answer: str, problem: str = "", line: str = "") -> str:
@@ -384,13 +412,20 @@ def _word_problem_number(answer: str, problem: str = "", line: str = "") -> str:
         numbers = _NUMBER.findall(bold)
         if len(numbers) == 1:
             return numbers[0].lstrip("$")
-    math = _PAREN_MATH.search(line)
-    if math:
-        return math.group(1).strip()
+    maths = list(_PAREN_MATH.finditer(line))
+    if maths:
+        return _what_it_is(line, maths) or maths[0].group(1).strip()
     numbers = [n.lstrip("$") for n in _NUMBER.findall(plain)]
     if len(numbers) > 1 and problem:
-        given = {n.replace(",", "") for n in _NUMBER.findall(problem.replace("$", ""))}
-        new = [n for n in numbers if n.replace(",", "") not in given]
+        given = {_digits(n) for n in _NUMBER.findall(problem.replace("$", ""))}
+        new = [n for n in numbers if _digits(n) not in given]
         if len(new) == 1:
             return new[0]
+        # "The median number of students in 2005 is $29$.": the one number the sentence says it is.
+        stated = _NUMBER_STATED.findall(plain)
+        if len(stated) == 1:
+            return stated[0]
     return numbers[0] if len(numbers) == 1 else plain
+
+
+_NUMBER_STATED = re.compile(r"\b(?:is|are|equals)\s+\$?\s*(-?\d[\d,]*(?:\.\d+)?)(?![\d.,]*\s*[-+*/×^])")
