@@ -727,8 +727,11 @@ def test_every_numina_reference_as_a_reply_and_with_its_last_answer_one_digit_of
 
 
 def _judge_all(cases: list[tuple[str, str, str, str]]) -> list[str]:
-    """Labels of (source, problem, reference, reply text) cases, the sympy ones settled in a pool."""
-    outcomes = [precheck(source, problem, solution, reply("t", text), "stop") for source, problem, solution, text in cases]
+    """Labels of (source, problem, reference, reply text or whole assistant message) cases, the
+    sympy ones settled in a pool."""
+    outcomes = [
+        precheck(source, problem, solution, text if text.startswith("<think>") else reply("t", text), "stop") for source, problem, solution, text in cases
+    ]
     with VerifyPool(settle_symbolic, workers=2, timeout_s=10) as pool:
         settled = dict(pool.map((i, c) for i, c in enumerate(outcomes) if isinstance(c, Comparison)))
     return [c.verdict(settled[i])[0] if isinstance(c, Comparison) else c.label for i, c in enumerate(outcomes)]
@@ -786,6 +789,54 @@ def test_solutions_judged_against_other_problems_references_are_wrong_but_for_sa
     assert accepted == [
         ("15\\mbox{ cm}^2", "15"), ("\\frac{3y^{2}}{4} - \\frac{x^{2}}{3} = 1", "\\{1\\}"), ("\\frac{1}{2}", "0.5"), ("B", "4"),
     ], accepted
+
+
+def _rewritten(answer: str) -> tuple[list[str], list[str]]:
+    """A final answer written another way (the same value) and altered (another value)."""
+    same, other = [answer.replace("\\frac", "\\dfrac"), f" {answer} ", f"{answer}."], []
+    if re.fullmatch(r"-?\d+", answer):
+        value = int(answer)
+        same += [f"{value}.0", f"\\text{{{value}}}", f"{value:,}".replace(",", "{,}")]
+        other += [str(value + 1)] + ([str(value * 10), str(-value)] if value else [])
+    fraction = re.fullmatch(r"(-?)\\d?frac\{(\d+)\}\{(\d+)\}", answer)
+    if fraction:
+        same.append(f"{fraction[1]}{fraction[2]}/{fraction[3]}")
+        if fraction[2] != fraction[3]:
+            other.append(f"{fraction[1]}\\frac{{{fraction[3]}}}{{{fraction[2]}}}")
+    digits = [m.start() for m in re.finditer(r"\d", answer)]
+    if digits and not re.fullmatch(r"-?\d+", answer):
+        at = digits[-1]
+        other.append(answer[:at] + ("2" if answer[at] == "1" else "1") + answer[at + 1 :])
+    return same, other
+
+
+def test_right_r1_replies_with_their_answer_rewritten_or_altered() -> None:
+    """Label-free, at scale: each real R1 reply labelled right (and judged right) with its one boxed
+    answer written another way must stay right, and with its value altered (one more, ten times,
+    negated, a fraction flipped, a digit changed) must be wrong. Found: a full stop inside the box
+    (`\\boxed{15.}` against `15\\mbox{ cm}^2`, a matrix and its `.`), which math-verify cannot read."""
+    base = []
+    for row in R1:
+        assistant = r1_assistant(row)
+        if row["label_correct"] and assistant.count("\\boxed{") == 1 and "gsm_symbolic" not in row["benchmark"]:
+            source = "gsm8k" if row["benchmark"] == "gsm8k" else "math"
+            solution = row["gold_solution"] if source == "gsm8k" else f"$\\boxed{{{row['gold_answer']}}}$"
+            base.append((source, row["problem"], solution, assistant))
+    right = [case for case, label in zip(base, _judge_all(base), strict=True) if label == "correct"]
+    assert len(right) > 250
+    cases, expected = [], []
+    for source, problem, solution, assistant in right:
+        from rchain.verify.extract import boxed_all
+
+        answer = boxed_all(assistant)[-1]
+        same, other = _rewritten(answer)
+        for text, fit in [(t, True) for t in same] + [(t, False) for t in other]:
+            cases.append((source, problem, solution, assistant.replace(f"\\boxed{{{answer}}}", f"\\boxed{{{text}}}")))
+            expected.append((answer, text, fit))
+    labels = _judge_all(cases)
+    missed = [(answer, text) for (answer, text, fit), label in zip(expected, labels, strict=True) if (label == "correct") != fit]
+    assert len(cases) > 2000
+    assert missed == [], missed
 
 
 def test_what_math_verify_misreads_on_the_way_to_it() -> None:
