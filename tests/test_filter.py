@@ -559,6 +559,9 @@ def test_a_box_and_what_the_reply_says_of_it_agree_on_real_cn_k12_replies() -> N
     assert judge("solveable_problems_command-r-03-2024_82_5_18_3") == ("correct", "mc_letter_match")
     assert judge("solveable_problems_command-r-03-2024_82_5_18_3", "B: 24", "B: 27") == ("malformed", "conflicting_answers")
     assert judge("command-r-plus-08-2024_25_5_22_0", "B: \\sqrt{2}", "B: \\sqrt{5}") == ("malformed", "conflicting_answers")
+    # "C: $\\boxed{c > a > b}$" (option C's text): a letter just before the box must be the box's option.
+    assert judge("solveable_problems_command-r-03-2024_82_5_163_4") == ("correct", "mc_text_match")
+    assert judge("solveable_problems_command-r-03-2024_82_5_163_4", "C: $\\boxed", "A: $\\boxed") == ("malformed", "conflicting_answers")
     # ... but an option quoted loosely is that option: "D: (-∞, -1) $\\cup$ ($\\frac{1}{a}$, +∞)" for
     # "(-∞, -1) ∪ ($$\\frac {1}{a}$$, +∞)", "B: Pulling open a drawer, as it involves a sliding motion".
     assert judge("solveable_problems_command-r-03-2024_82_5_194_2") == ("correct", "mc_letter_match")

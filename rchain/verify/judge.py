@@ -120,6 +120,10 @@ def _precheck(source: str, problem: str, solution: str, assistant: str, finish_r
     after = after_last_boxed(answer_text)
     # An AIME problem (amc_aime) has no options: "The answer is given by the number of $(A,B)$" names none.
     multiple_choice = bool(choices) or any(map(choice_letters, gold.answers))
+    before = _LETTER_BEFORE_BOX.search(answer_text[: answer_text.rfind("\\boxed")]) if choices else None
+    if before and _contradicts(choices, predicted[-1], before.group(1)):
+        # "A: $\\boxed{c > a > b}$" where c > a > b is option C: the letter and the box disagree.
+        return Decision("malformed", "conflicting_answers", shown_gold, f"{before.group(1)} ; {predicted[-1]}")
     if source in MC_SOURCES and multiple_choice and after.strip():
         # "... \\boxed{4}. Therefore, the correct answer is C: 4.": the option named last is the answer.
         named = stated_answer(after, numeric=False)
@@ -186,6 +190,8 @@ def _unwrap_boxed(answer: str) -> str:
 _FULL_STOP = re.compile(r"(?<=[\w})\]])\.\s*$")
 
 
+# "B: $\\boxed{...}$", "**C.** \\boxed{...}": an option letter just before the last box.
+_LETTER_BEFORE_BOX = re.compile(r"(?:^|[\s*(\[])([A-E])\s*[:.：]\s*\**\s*\$*\s*$")
 _RELATION = re.compile(r"<|>|\\[lg]eq?(?:slant)?\b|\\[lg]t\b|≤|≥|\\neq")
 
 
