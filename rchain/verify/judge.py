@@ -233,8 +233,8 @@ def _written_alike(a: str, b: str) -> bool:
 
 
 def _loose(text: str) -> str:
-    """`\\{2, 4\\}`, `{{2,4}}` and `{2,4}` alike; `x_{1}` and `x_1`."""
-    return re.sub(r"\\[{}]|[{}$\s]", "", normalize(text))
+    """`\\{2, 4\\}`, `{{2,4}}` and `{2,4}` alike; `x_{1}` and `x_1`; an option's closing `;` and a box's `.`."""
+    return re.sub(r"\\[{}]|[{}$\s]", "", normalize(text)).rstrip(".;,")
 
 
 def _closing_paragraph(text: str) -> str:
