@@ -607,6 +607,20 @@ def test_how_real_replies_state_an_answer_they_do_not_box() -> None:
     assert settle("amc_aime", sky["problem"], "$\\boxed{36}$", _without_last_box(reply("t", answer))) == ("correct", "exact_match")
 
 
+def test_the_parts_of_a_numbered_problem_are_answered_in_turn() -> None:
+    # "(Ⅰ) ... the same gender? (Ⅱ) ... the same school?": 4/9, then 2/5. The same two values the
+    # other way round answer neither part (they were compared as a multiset of numbers).
+    row = next(r for r in NUMINA if r["problem"].startswith("School A and School B each have 3 teachers"))
+    swapped = row["solution"].replace("\\boxed{\\frac{4}{9}}", "@").replace("\\boxed{\\frac{2}{5}}", "\\boxed{\\frac{4}{9}}").replace("@", "\\boxed{\\frac{2}{5}}")
+    assert swapped != row["solution"]
+    assert settle("cn_k12", row["problem"], row["solution"], reply("t", row["solution"])) == ("correct", "exact_match")
+    assert settle("cn_k12", row["problem"], row["solution"], reply("t", swapped)) == ("wrong", "numeric_mismatch")
+    # Values named on both sides are matched by name, in any order.
+    problem, solution = "(1) Find $a$. (2) Find $b$.", "(1) $\\boxed{a = 2}$. (2) $\\boxed{b = 3}$."
+    assert settle("cn_k12", problem, solution, reply("t", "$\\boxed{b = 3}$ and $\\boxed{a = 2}$")) == ("correct", "exact_match")
+    assert settle("cn_k12", problem, solution, reply("t", "(1) $\\boxed{3}$ (2) $\\boxed{2}$")) == ("wrong", "numeric_mismatch")
+
+
 def test_an_equal_answer_that_is_not_factored_where_a_factorisation_is_asked() -> None:
     # "Factorize: $3ya^2 - 6ya + 3y$": a real reply that stops at "**3y(a^2 - 2a + 1)**"
     row = CN_K12_GRADED["cohere_ss_cn_k12_math_problems_ss_solveable_problems_command-r-03-2024_82_5_223_3"]

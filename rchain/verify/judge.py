@@ -23,6 +23,7 @@ from typing import Literal
 from rchain.verify.answers import NUMBER_IN_TEXT, answer_items, base_number, close, distinct, item_name, latex_math, normalize, number, other_power, prose_numbers, scaled_equation, units, value_key, words
 from rchain.verify.extract import Gold, after_last_boxed, boxed_all, choice_letter, choice_letters, choice_text, final_statement, gold_answers, is_proof_problem, options, reply_parts, stated_answer
 from rchain.verify.pool import TIMED_OUT, WorkerError
+from rchain.verify.quality import MULTI_PART
 from rchain.verify.symbolic import settle_symbolic
 
 Label = Literal["correct", "wrong", "unverifiable", "malformed"]
@@ -147,7 +148,28 @@ def _precheck(source: str, problem: str, solution: str, assistant: str, finish_r
                 # "= \\boxed{1}. So, the final answer is **0**.": nothing worked out in between.
                 return Decision("malformed", "conflicting_answers", shown_gold, f"{predicted[-1]} ; {final}")
             predicted = [final]
+    if len(gold.answers) > 1 and len(predicted) == len(gold.answers) and MULTI_PART.search(problem) and not any(map(choice_letters, gold.answers)):
+        named = all(item_name(text)[0] for text in (*gold.answers, *predicted))
+        if not named:  # values named on both sides are matched by name, in any order
+            # "(1) ... (2) ...", a box for each part on both sides: each part against its own.
+            return _in_order(source, gold, predicted, shown_gold)
     return _judge_predicted(source, choices, gold, predicted, shown_gold, answer_text)
+
+
+def _in_order(source: str, gold: Gold, predicted: list[str], shown_gold: str) -> Decision | Comparison:
+    """The reply's boxes, in turn, against the reference's: part (2)'s answer given for part (1) is
+    wrong, though the two sets of values are the same."""
+    shown_pred = " ; ".join(predicted)
+    outcomes = [_judge_predicted(source, {}, dataclasses.replace(gold, answers=(part,)), [answer], part) for part, answer in zip(gold.answers, predicted, strict=True)]
+    failed = next((o for o in outcomes if isinstance(o, Decision) and o.label != "correct"), None)
+    if failed:
+        return dataclasses.replace(failed, gold=shown_gold, predicted=shown_pred)
+    pairs = tuple(pair for o in outcomes if isinstance(o, Comparison) for pair in o.pairs)
+    if pairs:
+        return Comparison(pairs, "symbolic_match", "symbolic_mismatch", shown_gold, shown_pred)
+    reasons = {o.reason for o in outcomes}
+    weakest = next((r for r in ("numeric_match", "mc_letter_match") if r in reasons), "exact_match")
+    return Decision("correct", weakest, shown_gold, shown_pred)
 
 
 def _gold_option(gold: Gold, solution: str, choices: dict[str, str]) -> Gold:

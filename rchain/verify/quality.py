@@ -20,7 +20,8 @@ _WORD = re.compile(r"[a-z0-9]+")
 _QUESTION_FIELDS = ("problem", "question", "Question")
 _FIGURE = re.compile(r"\b(?:figure|diagram|as shown|shown below|shown above|the graph below|picture)\b", re.I)
 _DRAWN = re.compile(r"\[asy\]|\\begin\{tikzpicture\}|!\[", re.I)
-_PARTS = re.compile(r"(?:\(1\)|\(I\)|①|\b1[.)]\s).*?(?:\(2\)|\(II\)|②|\b2[.)]\s)", re.S)
+#: A problem of several numbered parts: "(1) ... (2) ...", "(I) ... (II)", "① ... ②".
+MULTI_PART = re.compile(r"(?:[(（]\s*(?:1|I|Ⅰ)\s*[)）]|①|\b1[.)]\s).*?(?:[(（]\s*(?:2|II|Ⅱ)\s*[)）]|②|\b2[.)]\s)", re.S)
 
 
 def ngrams(text: str, n: int = NGRAM) -> set[int]:
@@ -63,6 +64,6 @@ def quality_flags(problem: str) -> list[str]:
     flags = []
     if _FIGURE.search(problem) and not _DRAWN.search(problem):
         flags.append("figure_missing")
-    if _PARTS.search(problem):
+    if MULTI_PART.search(problem):
         flags.append("multi_part")
     return flags
