@@ -32,7 +32,7 @@ def test_synthetic_references_agree_with_the_filter_and_cover_every_source() -> 
         assert label == ("unverifiable" if gold is None else "correct"), (row, outcome)
         if gold is not None:  # and a wrong answer of the teacher server's making is caught
             answer = last_boxed(row["solution"])
-            wrong = f"<think>worked</think>\n\n<answer>The final answer is $\\boxed{{{wrong_answer(answer, rng)}}}$.</answer>"
+            wrong = f"<think>worked</think>\n\n<answer>The final answer is $\\boxed{{{wrong_answer(answer, rng, row['problem'])}}}$.</answer>"
             outcome = precheck(row["source"], row["problem"], row["solution"], wrong, "stop")
             label, _ = settle_here(outcome)
             assert label == "wrong", (row["source"], answer, wrong, outcome)

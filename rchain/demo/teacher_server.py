@@ -23,7 +23,7 @@ import orjson
 from aiohttp import web
 
 from rchain.records import iter_objects
-from rchain.verify.extract import last_boxed
+from rchain.verify.extract import last_boxed, options
 
 FAULTS = ("429", "500", "drop", "empty", "slow", "length", "think_in_content")
 _WORDS = (
@@ -70,15 +70,16 @@ def load_answer_table(paths: list[Path]) -> dict[str, str]:
     return table
 
 
-def wrong_answer(answer: str, rng: random.Random) -> str:
+def wrong_answer(answer: str, rng: random.Random, problem: str = "") -> str:
     """A plausible but wrong answer of the same shape (a choice, a number, an interval, ...)."""
     stripped = answer.strip()
     if len(stripped) == 1 and stripped in "ABCDE":
         return rng.choice([c for c in "ABCDE" if c != stripped])
     choice = re.fullmatch(r"\\textbf\{\(([A-E])\)\}\\?\s*(.*)", stripped, re.S)
-    if choice:  # `\textbf{(C)}\ 12`: another letter and another value
-        letter = rng.choice([c for c in "ABCDE" if c != choice.group(1)])
-        return f"\\textbf{{({letter})}}\\ {wrong_answer(choice.group(2), rng)}"
+    if choice:  # `\textbf{(C)}\ 12`: another option, as the problem writes it
+        choices = options(problem)
+        letter = rng.choice([c for c in (choices or "ABCDE") if c != choice.group(1)])
+        return f"\\textbf{{({letter})}}\\ {choices[letter]}" if choices else f"\\textbf{{({letter})}}"
     try:
         value = int(stripped.replace(",", ""))
         return str(value + rng.choice([-3, -2, -1, 1, 2, 5, 10]))
@@ -205,7 +206,7 @@ class TeacherServer:
         gold = self.answers.get(problem) or self.answers.get(user.strip())
         rate = self.options.error_rates.get(model, self.options.default_error_rate)
         correct = gold is not None and self.rng.random() >= rate
-        answer = gold if correct else wrong_answer(gold or "0", self.rng)
+        answer = gold if correct else wrong_answer(gold or "0", self.rng, problem)
         mean = self.options.reasoning_tokens
         jitter = self.options.reasoning_jitter
         length = max(1, int(mean * self.rng.uniform(1 - jitter, 1 + jitter)))
