@@ -275,7 +275,7 @@ def final_statement(text: str) -> str | None:
     if "final" not in text.casefold():
         return None  # most text after a box is "$." or "\\]": no need for the statement regex
     said = _statement(text)
-    if not said or "final" not in said[1].casefold() or _POINTS_TO_BOX.search(said[0]) and not re.search(r"[\d\\$]", said[0]):
+    if not said or "final" not in said[1].casefold() or (_POINTS_TO_BOX.search(said[0]) and not re.search(r"[\d\\$]", said[0])):
         return None  # "The final answer is boxed as requested.": the box is the answer
     return said[0]
 
@@ -356,7 +356,7 @@ def _statement_formula(line: str, problem: str) -> str | None:
 
 
 def _what_it_is(line: str, spans: list[re.Match[str]]) -> str | None:
-    """Of several formulas in a sentence, the one it says the answer is: "The degree of \\(f\\) is \\(3\\)."."""
+    """Of several formulas in a sentence, the one it says the answer is: `3` in "The degree of \\(f\\) is \\(3\\)."."""
     stated = [span for span in spans if _IS.search(line[: span.start()])]
     return next(group for group in stated[0].groups() if group is not None).strip() if stated else None
 
