@@ -212,8 +212,9 @@ def _unwrap_boxed(answer: str) -> str:
 _FULL_STOP = re.compile(r"(?<=[\w})\]])\.\s*$")
 
 
-# "B: $\\boxed{...}$", "**C.** \\boxed{...}": an option letter just before the last box.
-_LETTER_BEFORE_BOX = re.compile(r"(?:^|[\s*(\[])([A-E])\s*[:.：]\s*\**\s*\$*\s*$")
+# "B: $\\boxed{...}$", "**C.** \\boxed{...}": an option letter opening the line of the last box
+# (not the point A of "... the distance to A. $\\boxed{3}$").
+_LETTER_BEFORE_BOX = re.compile(r"(?:^|\n)[ \t]*[*(\[]*\s*([A-E])\s*[:.：)]\s*\**\s*\$*\s*$")
 _RELATION = re.compile(r"<|>|\\[lg]eq?(?:slant)?\b|\\[lg]t\b|≤|≥|\\neq")
 
 
