@@ -485,6 +485,11 @@ def test_what_a_closing_statement_says_on_real_peer_test_cases() -> None:
     assert pair_settle("eq0172") == ("correct", "numeric_match")
     # "... = \\boxed{14400}$. Final Answer: The final answer is 14400. I hope it is correct."
     assert pair_settle("eq0166") == ("correct", "exact_match")
+    # The box and the statement right after it write one answer two ways, or give two answers.
+    mc = MATH500["test/precalculus/819.json"]  # answer \text{(C)}
+    closing = "So $\\boxed{{{}}}$.\n\nFinal Answer: The final answer is ${}$. I hope it is correct."
+    assert settle("math", mc["problem"], mc["solution"], reply("t", closing.format("C", "\\text{(C)}")))[0] == "correct"
+    assert settle("math", mc["problem"], mc["solution"], reply("t", closing.format("C", "D"))) == ("malformed", "conflicting_answers")
     # "**Answer**: The total price exceeds Mrs. Cruz's budget by \\$9,500.": a full stop inside the statement
     cruz = R1_BY_ID["cohere_r1_gsm8k_265"]
     assert settle("gsm8k", cruz["problem"], cruz["gold_solution"], r1_assistant(cruz)) == ("correct", "numeric_match")
