@@ -490,6 +490,11 @@ def test_what_a_closing_statement_says_on_real_peer_test_cases() -> None:
     closing = "So $\\boxed{{{}}}$.\n\nFinal Answer: The final answer is ${}$. I hope it is correct."
     assert settle("math", mc["problem"], mc["solution"], reply("t", closing.format("C", "\\text{(C)}")))[0] == "correct"
     assert settle("math", mc["problem"], mc["solution"], reply("t", closing.format("C", "D"))) == ("malformed", "conflicting_answers")
+    gsm = R1_BY_ID["cohere_r1_gsm8k_3"]  # 540, as `$\$540$`
+    assert settle("gsm8k", gsm["problem"], gsm["gold_solution"], reply("t", closing.format("\\$540", "\\$540"))) == ("correct", "numeric_match")
+    matrix = MATH500["test/precalculus/1300.json"]  # \begin{pmatrix} -1/3 \\ 2/3 \\ 5/3 \end{pmatrix}, with its spaces and without
+    spaced = closing.format(matrix["answer"], re.sub(r"\s+", "", matrix["answer"]))
+    assert settle("math", matrix["problem"], matrix["solution"], reply("t", spaced))[0] == "correct"
     # "**Answer**: The total price exceeds Mrs. Cruz's budget by \\$9,500.": a full stop inside the statement
     cruz = R1_BY_ID["cohere_r1_gsm8k_265"]
     assert settle("gsm8k", cruz["problem"], cruz["gold_solution"], r1_assistant(cruz)) == ("correct", "numeric_match")

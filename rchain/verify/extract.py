@@ -266,7 +266,7 @@ _ANSWER_HEADING = re.compile(r"^[#*\s]*final answer[*\s]*\n(?=\s*\S)", re.I | re
 _STATED_DISPLAY = re.compile(r"(?:final answer|the answer|answer)\s*(?:\*\*)?\s*(?:is\s*(?:therefore|thus)?\s*)?:?\s*(?:\*\*)?[ \t]*\n\s*(?:\\\[(.+?)\\\]|\$\$(.+?)\$\$)", re.I | re.S)
 _NEXT_SENTENCE = re.compile(r"\.\s+(?=[A-Z])")
 # A math span, then nothing or another sentence: "$28\\%$. I hope it is correct." ("$5 and $6" is two prices).
-_LEADING_MATH = re.compile(r"(?:\$([^$]+)\$|\\\((.+?)\\\))\s*(?:[.;,!](?:\s+\S.*)?)?", re.S)
+_LEADING_MATH = re.compile(r"(?:\$((?:\\\$|[^$])+)\$|\\\((.+?)\\\))\s*(?:[.;,!](?:\s+\S.*)?)?", re.S)  # `$\\$21$` too
 
 
 def final_statement(text: str) -> str | None:

@@ -252,7 +252,8 @@ _DIGITS = re.compile(r"\d+(?:\.\d+)?")
 
 def _written_alike(a: str, b: str) -> bool:
     """The same answer, however spaced and braced: `\\sqrt2` and `\\sqrt{2}`, `0.5` and `\\frac{1}{2}`, `C` and `\\text{(C)}`."""
-    return value_key(a) == value_key(b) or _loose(a) == _loose(b) or choice_letter(a) is not None and choice_letter(a) == choice_letter(b)
+    unspaced = re.sub(r"\s+", "", a), re.sub(r"\s+", "", b)  # a matrix's `\\\\ -14` and `\\\\-14`
+    return value_key(a) == value_key(b) or _loose(unspaced[0]) == _loose(unspaced[1]) or choice_letter(a) is not None and choice_letter(a) == choice_letter(b)
 
 
 def _loose(text: str) -> str:
