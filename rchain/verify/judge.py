@@ -125,32 +125,31 @@ def _precheck(source: str, problem: str, solution: str, assistant: str, finish_r
     if before and _contradicts(choices, predicted[-1], before.group(1)):
         # "A: $\\boxed{c > a > b}$" where c > a > b is option C: the letter and the box disagree.
         return Decision("malformed", "conflicting_answers", shown_gold, f"{before.group(1)} ; {predicted[-1]}")
-    if source in MC_SOURCES and multiple_choice and after.strip():
+    named = stated_answer(after, numeric=False) if source in MC_SOURCES and multiple_choice and after.strip() else None
+    final = final_statement(after) if after.strip() and not (named and choice_letters(named)) else None
+    if named and choice_letters(named):
         # "... \\boxed{4}. Therefore, the correct answer is C: 4.": the option named last is the answer.
-        named = stated_answer(after, numeric=False)
-        if named and choice_letters(named):
-            if _derivation_between(after):
-                # "the interval is \\boxed{(1,\\infty)}. [the intersection worked out] Therefore, the
-                # correct answer is A": the box was a step on the way, the option named is the answer.
-                predicted = [named]
-            elif _contradicts(choices, predicted[-1], named):
-                # "\\boxed{4a^2+9a+7} The answer is C: 4a^2+3a+7": the box and the option disagree.
-                return Decision("malformed", "conflicting_answers", shown_gold, f"{predicted[-1]} ; {named}")
-            else:
-                predicted = [*predicted, named]
-    elif after.strip():
-        final = final_statement(after)
-        if final:
-            # "... = \\boxed{255}. ... Final Answer: The final answer is $10,455$.": intermediate
-            # results were boxed on the way; the final answer is the one stated as such.
-            between = after[: after.casefold().rfind("final")]
-            if "=" not in between and not _derivation_between(between) and not _written_alike(_unwrap_boxed(final), predicted[-1]):
-                # "= \\boxed{1}. So, the final answer is **0**.": nothing worked out in between.
-                return Decision("malformed", "conflicting_answers", shown_gold, f"{predicted[-1]} ; {final}")
-            predicted = [final]
+        if _derivation_between(after):
+            # "the interval is \\boxed{(1,\\infty)}. [the intersection worked out] Therefore, the
+            # correct answer is A": the box was a step on the way, the option named is the answer.
+            predicted = [named]
+        elif _contradicts(choices, predicted[-1], named):
+            # "\\boxed{4a^2+9a+7} The answer is C: 4a^2+3a+7": the box and the option disagree.
+            return Decision("malformed", "conflicting_answers", shown_gold, f"{predicted[-1]} ; {named}")
+        else:
+            predicted = [*predicted, named]
+    elif final:
+        # "... = \\boxed{255}. ... Final Answer: The final answer is $10,455$.": intermediate
+        # results were boxed on the way; the final answer is the one stated as such (a value after
+        # the box of a multiple-choice reply as well: "\\boxed{7} ... The final answer is $8$").
+        between = after[: after.casefold().rfind("final")]
+        if "=" not in between and not _derivation_between(between) and not _written_alike(_unwrap_boxed(final), predicted[-1]):
+            # "= \\boxed{1}. So, the final answer is **0**.": nothing worked out in between.
+            return Decision("malformed", "conflicting_answers", shown_gold, f"{predicted[-1]} ; {final}")
+        predicted = [final]
     if len(gold.answers) > 1 and len(predicted) == len(gold.answers) and MULTI_PART.search(problem) and not any(map(choice_letters, gold.answers)):
-        named = all(item_name(text)[0] for text in (*gold.answers, *predicted))
-        if not named:  # values named on both sides are matched by name, in any order
+        all_named = all(item_name(text)[0] for text in (*gold.answers, *predicted))
+        if not all_named:  # values named on both sides are matched by name, in any order
             # "(1) ... (2) ...", a box for each part on both sides: each part against its own.
             return _in_order(source, gold, predicted, shown_gold)
     return _judge_predicted(source, choices, gold, predicted, shown_gold, answer_text)
