@@ -569,6 +569,7 @@ def test_a_box_and_what_the_reply_says_of_it_agree_on_real_cn_k12_replies() -> N
     assert judge("solveable_problems_command-r-03-2024_82_5_18_3") == ("correct", "mc_letter_match")
     assert judge("solveable_problems_command-r-03-2024_82_5_18_3", "B: 24", "B: 27") == ("malformed", "conflicting_answers")
     assert judge("command-r-plus-08-2024_25_5_22_0", "B: \\sqrt{2}", "B: \\sqrt{5}") == ("malformed", "conflicting_answers")
+    assert judge("command-r-plus-08-2024_25_5_22_0", "B: \\sqrt{2}", "B: 2") == ("malformed", "conflicting_answers")
     # A value stated as the final answer after the box counts in a multiple-choice reply too:
     # "... is $\\boxed{7}$. [a check] Final Answer: The final answer is $8$." (options 4, 5, 6, 7).
     last = "the distance between $A$ and $F$ is $\\boxed{7}$."

@@ -234,13 +234,16 @@ def _contradicts(choices: dict[str, str], boxed: str, named: str) -> bool:
 
 
 def _misquoted(choices: dict[str, str], answer: str) -> bool:
-    """`B: 27` where option B is 24, or `B: 5` where 5 is option C's: the letter and what the
-    answer says of it disagree. A paraphrase ("B: Pulling open a drawer, as it slides") does not."""
+    """`B: 27` where option B is 24, `B: 2` where it is `\\sqrt{2}`, or `B: 5` where 5 is option C's:
+    the letter and what the answer says of it disagree. A paraphrase ("B: Pulling open a drawer, as
+    it slides") does not."""
     letter, said = choice_letter(answer), choice_text(answer)
     if not said or letter not in choices or _loose(said) == _loose(choices[letter]):
         return False
     if any(_loose(said) == _loose(text) for key, text in choices.items() if key != letter):
         return True
+    if number(said) is not None:
+        return not _written_alike(said, choices[letter])  # `B: 2` for `\\sqrt{2}`; `B: 0.5` is `\\frac{1}{2}`
     # The numbers of the option's text must all be there: `D: (7, +\\infty)` for `(4, +\\infty)`
     # drops its 4; `D: 48 (if the sequence starts at 60)` keeps 48.
     return not set(_DIGITS.findall(latex_math(choices[letter]))) <= set(_DIGITS.findall(latex_math(said)))
