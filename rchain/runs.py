@@ -48,8 +48,11 @@ class StageState(msgspec.Struct, frozen=True, kw_only=True):
     started_at: float
     host: str
     pid: int | None = None
-    #: Process start time as psutil reports it: guards against a recycled pid.
+    #: Process start time as psutil reports it (epoch seconds).
     create_time: float | None = None
+    #: Seconds after boot at which the process started: guards against a recycled pid, and unlike
+    #: `create_time` does not move when the wall clock is stepped (NTP) under a running stage.
+    started_after_boot: float | None = None
     ended_at: float | None = None
     exit_code: int | None = None
     reason: str = ""
@@ -168,16 +171,30 @@ def process_create_time(pid: int) -> float | None:
         return None
 
 
+def process_started_after_boot(pid: int) -> float | None:
+    """Seconds after boot at which a live (non-zombie) process started, or None. psutil's start
+    time is the kernel's (ticks since boot) plus the boot time in epoch seconds, which the kernel
+    derives from the wall clock: a clock step moves it. Taking the boot time off again leaves what
+    never changes for one process."""
+    import psutil
+
+    created = process_create_time(pid)
+    return None if created is None else created - psutil.boot_time()
+
+
 def is_alive(state: StageState) -> bool | None:
     """Whether the stage's process still runs; None when it ran on another host."""
     if state.host != socket.gethostname():
         return None
     if state.pid is None:
         return False
-    created = process_create_time(state.pid)
+    # The same pid with another start time is a different process that reused the number.
+    if state.started_after_boot is not None:
+        started = process_started_after_boot(state.pid)
+        return started is not None and abs(started - state.started_after_boot) < 1.0
+    created = process_create_time(state.pid)  # a state written before started_after_boot was
     if created is None:
         return False
-    # The same pid with another start time is a different process that reused the number.
     return state.create_time is None or abs(created - state.create_time) < 1.0
 
 

@@ -26,7 +26,7 @@ import msgspec
 from rchain.config import PipelineConfig, dump_config, load_config
 from rchain.errors import NotBuiltYet, RchainError
 from rchain.events import EventWriter, Message, Progress, StageFinished, StageStarted
-from rchain.runs import RunDir, StageState, ViewCheckpoint, hostname, process_create_time, stage_name, stage_target, write_atomic
+from rchain.runs import RunDir, StageState, ViewCheckpoint, hostname, process_create_time, process_started_after_boot, stage_name, stage_target, write_atomic
 from rchain.secrets import RedactingStream, Redactor
 
 #: Stage name -> entry point ("module:function"). A stage not built yet points at `not_built`.
@@ -175,6 +175,7 @@ def execute(run: RunDir, stage_id: str, entry: str | None = None) -> int:
         host=hostname(),
         pid=pid,
         create_time=process_create_time(pid),
+        started_after_boot=process_started_after_boot(pid),
     )
     run.write_state(state)
     checkpoint = ViewCheckpoint(run, stage_id)

@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 
 from rchain.errors import Conflict
-from rchain.runs import ACTIVE, RunDir, StageState, ViewStatus, hostname, is_alive, process_create_time, stage_name, view_status
+from rchain.runs import ACTIVE, RunDir, StageState, ViewStatus, hostname, is_alive, process_create_time, process_started_after_boot, stage_name, view_status
 
 DEFAULT_GRACE_S = 10.0
 #: The signals a stop sends, in order, before SIGKILL. ms-swift's trainer writes its summary on
@@ -94,7 +94,7 @@ class Supervisor:
                 cwd=str(self.run.root),
                 env=self._env,
             )
-        state = msgspec.structs.replace(state, pid=proc.pid, create_time=process_create_time(proc.pid))
+        state = msgspec.structs.replace(state, pid=proc.pid, create_time=process_create_time(proc.pid), started_after_boot=process_started_after_boot(proc.pid))
         self.run.write_state(state)
         proc.stdin.close()  # the handshake: the stage may now write its own state
         self._children[stage_id] = proc

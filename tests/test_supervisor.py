@@ -85,8 +85,11 @@ def test_a_recycled_pid_is_not_mistaken_for_the_stage(run: RunDir) -> None:
     supervisor.start("generate", entry=SLEEP)
     wait_until(lambda: supervisor.status("generate") == "running")
     state = run.read_state("generate")
+    # The wall clock stepped (NTP) by a minute since the state was written: the same process.
+    run.write_state(msgspec.structs.replace(state, create_time=state.create_time - 60))
+    assert view_status(run.read_state("generate")) == "running"
     # Same pid, another start time: what a reused pid looks like.
-    run.write_state(msgspec.structs.replace(state, create_time=state.create_time - 1000))
+    run.write_state(msgspec.structs.replace(state, create_time=state.create_time - 1000, started_after_boot=state.started_after_boot - 1000))
     assert view_status(run.read_state("generate")) == "crashed"
     # Stop does not signal a process it cannot prove is the stage...
     supervisor.stop("generate", grace=1.0)
