@@ -214,9 +214,11 @@ def options(problem: str) -> dict[str, str]:
     return found
 
 
+# How a statement of the answer opens: "The final answer is", "**Answer:**", "answer =".
+_SAYS = r"(?:final answer|the answer|answer)\s*(?:\*\*)?\s*"
 # The lookahead lets the regex engine skip to the letters a statement can start with (a quarter faster).
 _STATED = re.compile(
-    r"(?=[fta])(?:final answer|the answer|answer)\s*(?:\*\*)?\s*(?:is\s*(?:therefore|thus)?\s*:?|:|=)\s*(?:\*\*)?\s*(?:\\\(|\$)?\s*([^\n]*?)\s*(?:\\\)|\$)?\s*(?:\*\*)?\s*\.?\s*$",
+    r"(?=[fta])" + _SAYS + r"(?:is\s*(?:therefore|thus)?\s*:?|:|=)\s*(?:\*\*)?\s*(?:\\\(|\$)?\s*([^\n]*?)\s*(?:\\\)|\$)?\s*(?:\*\*)?\s*\.?\s*$",
     re.I | re.M,
 )
 _BOLD = re.compile(r"\*\*([^*\n]{1,80})\*\*")
@@ -265,7 +267,7 @@ def _statement(text: str) -> tuple[str, str] | None:
 
 _ANSWER_HEADING = re.compile(r"^[#* \t]*final answer[* \t]*\n(?=\s*\S)", re.I | re.M)
 # A statement whose answer is the display on the lines after it.
-_STATED_DISPLAY = re.compile(r"(?:final answer|the answer|answer)\s*(?:\*\*)?\s*(?:is\s*(?:therefore|thus)?\s*)?:?\s*(?:\*\*)?[ \t]*\n\s*(?:\\\[(.+?)\\\]|\$\$(.+?)\$\$)", re.I | re.S)
+_STATED_DISPLAY = re.compile(_SAYS + r"(?:is\s*(?:therefore|thus)?\s*)?:?\s*(?:\*\*)?[ \t]*\n\s*(?:\\\[(.+?)\\\]|\$\$(.+?)\$\$)", re.I | re.S)
 _NEXT_SENTENCE = re.compile(r"\.\s+(?=[A-Z])")
 # A math span, then nothing or another sentence: "$28\\%$. I hope it is correct." ("$5 and $6" is two prices).
 _LEADING_MATH = re.compile(r"(?:\$((?:\\\$|[^$])+)\$|\\\((.+?)\\\))\s*(?:[.;,!](?:\s+\S.*)?)?", re.S)  # `$\\$21$` too
@@ -327,9 +329,9 @@ def stated_answer(text: str, *, numeric: bool, problem: str = "") -> str | None:
         whole = _unwrap(result.strip().rstrip(".").strip().removeprefix("\\(").removesuffix("\\)"))
         if number(whole) is not None:
             return whole  # "= \\dfrac{1}{8}\\)." (not its 8)
-        closing = _NUMBER.findall(result)
-        if closing and "{" not in result:
-            return closing[-1].lstrip("$")
+        closing = list(_NUMBER.finditer(result))
+        if closing and _bare(result, closing[-1]):
+            return closing[-1].group(0).lstrip("$")
     closing = tail.rstrip().rstrip(".").rstrip()
     if not numeric and closing.endswith("\\]") and "\\[" in closing:
         return closing[closing.rindex("\\[") + 2 : -2].strip()  # a closing display: "\\[ (5, \\infty) \\]"
@@ -337,10 +339,12 @@ def stated_answer(text: str, *, numeric: bool, problem: str = "") -> str | None:
     if bold:
         return _unwrap(bold[-1])
     found = list(_NUMBER.finditer(tail)) if numeric else []
-    last = found[-1] if found else None
-    if last and not (tail[last.start() - 1 : last.start()] in ("{", "^", "_") or tail[last.end() : last.end() + 1] == "}"):
-        return last.group(0)  # not the 3 of "... is \\( \\frac{14}{3} \\)."
-    return None
+    return found[-1].group(0) if found and _bare(tail, found[-1]) else None
+
+
+def _bare(text: str, found: re.Match[str]) -> bool:
+    """A number standing on its own, not a piece of a formula: not the 3 of `\\frac{14}{3}`, `x^2`, `a_1`."""
+    return text[found.start() - 1 : found.start()] not in ("{", "^", "_") and text[found.end() : found.end() + 1] != "}"
 
 
 def _statement_formula(line: str, problem: str) -> str | None:

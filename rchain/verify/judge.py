@@ -126,8 +126,9 @@ def _precheck(source: str, problem: str, solution: str, assistant: str, finish_r
         # "A: $\\boxed{c > a > b}$" where c > a > b is option C: the letter and the box disagree.
         return Decision("malformed", "conflicting_answers", shown_gold, f"{before.group(1)} ; {predicted[-1]}")
     named = stated_answer(after, numeric=False) if source in MC_SOURCES and multiple_choice and after.strip() else None
-    final = final_statement(after) if after.strip() and not (named and choice_letters(named)) else None
-    if named and choice_letters(named):
+    named = named if named and choice_letters(named) else None  # an option named after the box
+    final = final_statement(after) if after.strip() and not named else None
+    if named:
         # "... \\boxed{4}. Therefore, the correct answer is C: 4.": the option named last is the answer.
         if _derivation_between(after):
             # "the interval is \\boxed{(1,\\infty)}. [the intersection worked out] Therefore, the
