@@ -139,13 +139,18 @@ class RunDir:
         write_atomic(self.state_path(state.stage), msgspec.json.encode(state) + b"\n")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file so that readers see the old or the new contents, never a mix."""
+def write_atomic(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """Write a file so that readers see the old or the new contents, never a mix. `data` may be
+    pieces written one after another (a clean subset copied line by line from a raw file of any
+    size, never held whole in memory)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if isinstance(data, bytes):
+                fh.write(data)
+            else:
+                fh.writelines(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

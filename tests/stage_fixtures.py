@@ -53,3 +53,21 @@ def tool_stage(ctx: StageContext) -> None:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     ctx.message(f"tool pid {child.pid}")
     child.wait()
+
+
+def filter_with_a_failing_rule(ctx: StageContext) -> None:
+    """The real filter stage, with a string rule that raises on one problem and a worker that dies
+    (as a crash in native code would end it) on another: bugs and crashes met on real data."""
+    import rchain.verify.runner as runner
+
+    rules = runner.precheck
+
+    def precheck(source: str, problem: str, *rest: str):  # type: ignore[no-untyped-def]
+        if "RAISE" in problem:
+            raise ValueError("a rule's own bug")
+        if "DIE" in problem:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return rules(source, problem, *rest)
+
+    runner.precheck = precheck  # the workers are forked after this, with it
+    runner.run(ctx)

@@ -161,6 +161,47 @@ def test_the_pool_takes_items_ahead_while_its_workers_are_busy(tmp_path: Path) -
     assert results == {i: True for i in range(12)}
 
 
+def _pid_or_die(item: str) -> object:
+    """A worker's pid, or a worker that dies as a crash in native code would end it."""
+    import os
+    import signal
+
+    if item == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if item == "fail":
+        raise ValueError("no such answer")
+    return symbolic_equal(((item, item),)) and os.getpid()
+
+
+def test_items_sent_with_a_hanging_one_are_answered_and_only_it_times_out() -> None:
+    """Items go to a worker in chunks and come back a chunk at a time: the items answered before
+    the hanging one (their answers never sent) and those queued behind it are judged again by the
+    next worker; the limit is each item's own."""
+    items = [("a", (("\\frac{1}{2}", "0.5"),)), ("b", (("2", "2"),)), ("hang", (("2^{2^{100}}", "4^{2^{99}}"),)), ("c", (("3", "4"),))]
+    with VerifyPool(symbolic_equal, workers=1, timeout_s=1.5) as pool:
+        results = dict(pool.map(items))
+        assert pool.killed == 1
+    assert results == {"a": True, "b": True, "hang": TIMED_OUT, "c": False}
+
+
+def test_a_worker_that_dies_costs_its_item_only_and_follow_ups_are_judged_in_the_same_map() -> None:
+    from rchain.verify.pool import WorkerError
+
+    with VerifyPool(_pid_or_die, workers=2, timeout_s=10) as pool:
+        results = {}
+        for key, result in pool.map([("x", "x"), ("y", "y"), ("die", "die"), ("fail", "fail"), ("z", "z")]):
+            results[key] = result
+            if key == "x":
+                pool.submit("x again", "x")  # a follow-up a result asks for (the filter's sympy step)
+        assert pool.killed == 0  # a crash is not a timeout
+    assert isinstance(results["die"], WorkerError) and "SIGKILL" in str(results["die"]), results["die"]
+    assert isinstance(results["fail"], WorkerError) and "ValueError: no such answer" in str(results["fail"])
+    assert all(isinstance(results[k], int) for k in ("x", "y", "z", "x again")), results
+    # Two heavy items go one to each worker, not both to the first.
+    with VerifyPool(_pid_or_die, workers=2, timeout_s=10) as pool:
+        assert len(set(dict(pool.map([(1, "1"), (2, "2")])).values())) == 2
+
+
 # ---------------------------------------------------------------------------------------------
 # The stage
 
@@ -221,6 +262,33 @@ def test_filter_stage_with_keep_policies_overrides_and_a_hanging_reply(tmp_path:
     assert again.returncode == 0, again.stdout + again.stderr
     assert len((run_root / "data/verdicts/MathR.jsonl").read_text().splitlines()) == 6
     assert clean() == ["mc:0", "g:0"]  # mc:1 rejected by hand, so mc:0 is the shortest left; g:0 accepted
+
+
+def test_a_rule_that_raises_and_a_worker_that_dies_cost_their_reply_only(tmp_path: Path, stage_env: dict[str, str]) -> None:
+    """A bug in the string rules (they run in the workers) and a worker killed mid-reply are each
+    that reply's parse_error, named with its uid in the log; the stage goes on and finishes."""
+    gsm = next(r for r in R1 if r["id"] == "cohere_r1_gsm8k_3")
+    records = [
+        raw_record("g:0", "g", "gsm8k", gsm["problem"], gsm["gold_solution"], reply("t", "$\\boxed{540}$")),
+        raw_record("raise:0", "r", "math", "RAISE: simplify.", "$\\boxed{2}$", reply("t", "$\\boxed{2}$")),
+        raw_record("die:0", "d", "math", "DIE: simplify.", "$\\boxed{2}$", reply("t", "$\\boxed{2}$")),
+        raw_record("g:1", "g", "gsm8k", gsm["problem"], gsm["gold_solution"], reply("t", "$\\boxed{541}$"), 1),
+    ]
+    config = tmp_path / "pipeline.toml"
+    config.write_text('[run]\nname = "b"\n[filter]\ndecontaminate = false\n', encoding="utf-8")
+    run_root = tmp_path / "runs" / "b"
+    write_raw(run_root, "T", records)
+    result = subprocess.run(rchain_cmd("filter", str(config), "--entry", "stage_fixtures:filter_with_a_failing_rule"), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "uid raise:0: ValueError: a rule's own bug (recorded as unverifiable, parse_error)" in result.stdout, result.stdout
+    assert "uid die:0: the worker process died (signal SIGKILL)" in result.stdout, result.stdout
+    verdicts = {v["uid"]: (v["label"], v["reason"]) for v in map(json.loads, (run_root / "data/verdicts/T.jsonl").read_text().splitlines())}
+    assert verdicts == {
+        "g:0": ("correct", "exact_match"),
+        "raise:0": ("unverifiable", "parse_error"),
+        "die:0": ("unverifiable", "parse_error"),
+        "g:1": ("wrong", "numeric_mismatch"),
+    }
 
 
 def test_the_optional_llm_judge_settles_what_the_rules_cannot(tmp_path: Path, monkeypatch) -> None:

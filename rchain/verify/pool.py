@@ -1,9 +1,14 @@
 """Verification in worker processes, with a wall-clock limit per item.
 
 math-verify times out with SIGALRM, which only works in a process's main thread, and sympy can
-hang on inputs such as `2^{2^{100}}`. So each comparison runs in the main thread of a worker
-process; the parent watches the clock, and a worker that passes the limit is killed and replaced
-and its item reported as TIMED_OUT. A hanging input costs its time limit, never the stage.
+hang on inputs such as `2^{2^{100}}`. So each item runs in the main thread of a worker process;
+the parent watches the clock, and a worker that passes the limit is killed and replaced and its
+item reported as TIMED_OUT. A hanging input costs its time limit, never the stage.
+
+Items travel in chunks and results come back a chunk at a time: one message per item, each sent
+when the last was answered, cost more than the string work most items carry. So that the limit
+still applies to each item, a worker writes which item it is on, and since when, into memory it
+shares with the parent; the parent reads that, not the messages, to find an item past its limit.
 """
 
 from __future__ import annotations
@@ -14,64 +19,98 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from multiprocessing.sharedctypes import RawArray
 from typing import Any
 
 TIMED_OUT = object()
+
+# The slots of a worker's shared array: how many items it has taken, and since when (by
+# time.monotonic, which is one clock for every process) it has been on the last of them; 0.0
+# between items.
+_TAKEN, _SINCE = 0, 1
 
 
 class WorkerError(Exception):
     """An exception raised by the work function in a worker (its repr travels back)."""
 
 
-def _worker_main(conn: Connection, work: Callable[[Any], Any]) -> None:
+def _worker_main(conn: Connection, work: Callable[[Any], Any], progress: Any) -> None:
     # The stage's stop signals are for the parent; the supervisor's SIGTERM to the process group
     # still ends workers through the default action.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    taken = 0
     while True:
         try:
-            message = conn.recv()
+            chunk = conn.recv()
         except EOFError:
             return
-        if message is None:
+        if chunk is None:
             return
-        key, payload = message
-        try:
-            result = work(payload)
-        except Exception as exc:  # returned to the parent as a value, named there
-            result = WorkerError(f"{type(exc).__name__}: {exc}")
-        conn.send((key, result))
+        results = []
+        for key, payload in chunk:
+            taken += 1
+            progress[_TAKEN] = taken
+            progress[_SINCE] = time.monotonic()
+            try:
+                result = work(payload)
+            except Exception as exc:  # returned to the parent as a value, named there
+                result = WorkerError(f"{type(exc).__name__}: {exc}")
+            progress[_SINCE] = 0.0
+            results.append((key, result))
+        conn.send(results)
 
 
 @dataclass
 class _Worker:
     process: multiprocessing.process.BaseProcess
     conn: Connection
-    key: Any = None
-    started: float = 0.0
+    progress: Any  # the shared array, see _TAKEN and _SINCE
+    #: Items sent and not answered yet, in the order the worker takes them.
+    in_flight: collections.deque[tuple[Any, Any]] = field(default_factory=collections.deque)
+    #: Items it has answered.
+    answered: int = 0
 
     @property
     def busy(self) -> bool:
-        return self.started > 0
+        return bool(self.in_flight)
+
+    def overdue(self, now: float, limit: float) -> int | None:
+        """The place in `in_flight` of an item the worker has been on for more than `limit` s."""
+        since = self.progress[_SINCE]
+        if not self.in_flight or not since or now - since <= limit:
+            return None
+        place = int(self.progress[_TAKEN]) - 1 - self.answered
+        return place if 0 <= place < len(self.in_flight) else None
+
+
+def _ended(process: multiprocessing.process.BaseProcess) -> str:
+    process.join(timeout=1)
+    code = process.exitcode
+    if code is not None and code < 0:
+        return f"signal {signal.Signals(-code).name}"
+    return f"exit code {code}"
 
 
 class VerifyPool:
     """`map` work over items in `workers` processes, each item limited to `timeout_s` seconds."""
 
-    def __init__(self, work: Callable[[Any], Any], *, workers: int = 0, timeout_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, work: Callable[[Any], Any], *, workers: int = 0, timeout_s: float = 5.0, chunk: int = 32) -> None:
         self._work = work
         self._size = workers or os.cpu_count() or 1
         self.timeout_s = timeout_s
-        self._clock = clock
+        #: Items sent to a worker in one message at most; it holds two chunks, so that it starts
+        #: on the second while its answers to the first are read.
+        self.chunk = max(1, chunk)
         # fork: workers start instantly with sympy and math-verify already imported by the parent.
         self._ctx = multiprocessing.get_context("fork")
         self._workers: list[_Worker] = []
+        #: Items given with `submit`, sent before any more are taken from `map`'s iterable.
+        self._submitted: collections.deque[tuple[Any, Any]] = collections.deque()
         #: Workers killed for passing the limit.
         self.killed = 0
-        #: Items taken ahead of the workers while all are busy (see `map`).
-        self.read_ahead = 256
 
     def __enter__(self) -> VerifyPool:
         self._workers = [self._spawn() for _ in range(self._size)]
@@ -82,62 +121,81 @@ class VerifyPool:
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(target=_worker_main, args=(child, self._work), daemon=True)
+        progress = RawArray("d", 2)
+        process = self._ctx.Process(target=_worker_main, args=(child, self._work, progress), daemon=True)
         process.start()
         child.close()
-        return _Worker(process, parent)
+        return _Worker(process, parent, progress)
+
+    def submit(self, key: Any, payload: Any) -> None:
+        """One more item for the `map` in progress (a follow-up that a result asked for), sent
+        before any more are taken from its iterable; its result is yielded by that `map`."""
+        self._submitted.append((key, payload))
 
     def map(self, items: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
         """Yield (key, result) as results arrive (any order); result is TIMED_OUT or a WorkerError
         for items that could not be judged.
 
-        While every worker is busy, up to `read_ahead` items are taken from `items` into a backlog
-        rather than waiting: producing an item is work of its own (the filter's string prechecks),
-        which goes on in this process while the workers run sympy. An item's time limit starts when
-        a worker takes it."""
+        An item's time limit starts when its worker takes it; the items queued behind one that
+        passes the limit are sent again. `items` is read ahead of the workers, two chunks for
+        each, so that every worker is given its share even while the others are busy."""
         pending = iter(items)
-        backlog: collections.deque[tuple[Any, Any]] = collections.deque()
+        self._submitted.clear()
+        queue: collections.deque[tuple[Any, Any]] = collections.deque()
         exhausted = False
 
-        def take() -> None:
+        def feed(worker: _Worker) -> None:
+            """One more chunk for `worker`, unless it has one still to start on."""
             nonlocal exhausted
-            item = next(pending, None)
-            if item is None:
-                exhausted = True
-            else:
-                backlog.append(item)
+            while not exhausted and len(queue) < 2 * self.chunk * len(self._workers):
+                item = next(pending, None)
+                if item is None:
+                    exhausted = True
+                else:
+                    queue.append(item)
+            waiting = len(self._submitted) + len(queue)
+            if not waiting or len(worker.in_flight) > self.chunk:
+                return
+            share = min(self.chunk, -(-waiting // len(self._workers)))  # a few heavy items go one to each worker
+            chunk = [self._submitted.popleft() if self._submitted else queue.popleft() for _ in range(share)]
+            worker.conn.send(chunk)
+            worker.in_flight.extend(chunk)
 
         while True:
-            for worker in self._workers:
-                if worker.busy:
-                    continue
-                if not backlog and not exhausted:
-                    take()
-                if not backlog:
-                    break
-                item = backlog.popleft()
-                worker.conn.send(item)
-                worker.key, worker.started = item[0], self._clock()
+            for worker in self._workers * 2:  # two chunks each: one to go on with while its answers are read
+                feed(worker)
             busy = [w for w in self._workers if w.busy]
             if not busy:
                 return
-            read_ahead = not exhausted and len(backlog) < self.read_ahead
-            ready = wait([w.conn for w in busy], timeout=0 if read_ahead else min(0.05, self.timeout_s))
-            if read_ahead and not ready:
-                take()
-            for worker in busy:
-                if worker.conn in ready:
-                    key, result = worker.conn.recv()
-                    worker.started = 0.0
-                    yield key, result
-            now = self._clock()
-            for index, worker in enumerate(self._workers):
-                if worker.busy and now - worker.started > self.timeout_s:
-                    key = worker.key
-                    self._kill(worker)
+            for conn in wait([w.conn for w in busy], timeout=min(0.05, self.timeout_s)):
+                worker = next(w for w in busy if w.conn is conn)
+                try:
+                    results = conn.recv()
+                except (EOFError, OSError):  # the worker died (a crash in native code, the OOM killer)
+                    place = max(0, int(worker.progress[_TAKEN]) - 1 - worker.answered)
+                    yield self._replace(worker, min(place, len(worker.in_flight) - 1), WorkerError(f"the worker process died ({_ended(worker.process)})"))
+                    continue
+                for _ in results:
+                    worker.in_flight.popleft()
+                worker.answered += len(results)
+                feed(worker)  # more work before its answers are handled, so that it never waits on them
+                yield from results
+            now = time.monotonic()
+            for worker in self._workers:
+                place = worker.overdue(now, self.timeout_s)
+                if place is not None:
                     self.killed += 1
-                    self._workers[index] = self._spawn()
-                    yield key, TIMED_OUT
+                    yield self._replace(worker, place, TIMED_OUT)
+
+    def _replace(self, worker: _Worker, place: int, result: Any) -> tuple[Any, Any]:
+        """Kill `worker` and start another in its place. The item it was on, at `place` in its
+        queue, has `result`; the others, answered but not yet sent back or never taken, go again."""
+        key, _ = worker.in_flight[place]
+        del worker.in_flight[place]
+        self._kill(worker)
+        self._workers[self._workers.index(worker)] = self._spawn()
+        self._submitted.extendleft(reversed(worker.in_flight))
+        return key, result
 
     def _kill(self, worker: _Worker) -> None:
         worker.process.kill()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,7 +25,7 @@ from rchain.records import ChatMessage, JsonlAppender, Override, Verdict, iter_d
 from rchain.runs import write_atomic
 from rchain.stages import StageContext
 from rchain.verify.judge import ANSWERLESS_REASONS, Comparison, Decision, precheck
-from rchain.verify.pool import VerifyPool
+from rchain.verify.pool import TIMED_OUT, VerifyPool, WorkerError
 from rchain.verify.symbolic import settle_symbolic
 from rchain.verify.quality import ContaminationIndex, benchmark_texts, quality_flags
 
@@ -102,6 +102,17 @@ class _Tally:
         )
 
 
+def judge_in_worker(item: tuple[str, str, str, str, str] | Comparison) -> Decision | Comparison | str:
+    """The pool's work: a raw reply's (source, problem, solution, assistant, finish_reason) through
+    the string rules, and a Comparison they return (sent back by the stage) through sympy. Both
+    run in workers, on every core, each within the time limit; the stage's own process only reads
+    and writes records. A Comparison comes back to the stage first so that a sympy that passes the
+    limit still has its gold and predicted answers on record."""
+    if isinstance(item, Comparison):
+        return settle_symbolic(item)
+    return precheck(*item)
+
+
 def problem_flags(record: _RawView, index: ContaminationIndex | None, cache: dict[str, list[str]]) -> list[str]:
     key = record.id or record.problem
     flags = cache.get(key)
@@ -134,7 +145,7 @@ def filter_teacher(ctx: StageContext, policy: FilterSection, teacher: str, pool:
         tally.add(verdict)
     entries: list[_Entry] = []
     out = JsonlAppender(verdicts_path)
-    waiting: dict[str, tuple[_RawView, Comparison]] = {}
+    waiting: dict[str, tuple[_RawView, Comparison | None]] = {}  # sent to the pool, not judged yet
     judge = policy.llm_judge if policy.llm_judge.enabled else None
     held: dict[str, tuple[_RawView, str, str, str, str, tuple[str, ...]]] = {}  # uid -> the rule verdict, for the judge
     flag_cache: dict[str, list[str]] = {}
@@ -177,20 +188,33 @@ def filter_teacher(ctx: StageContext, policy: FilterSection, teacher: str, pool:
             if record.uid in verdicts or record.uid in seen:
                 continue
             seen.add(record.uid)
-            outcome = precheck(record.source, record.problem, record.solution, assistant, record.finish_reason)
-            if isinstance(outcome, Decision):
-                settle(record, outcome.label, outcome.reason, outcome.gold, outcome.predicted, outcome.flags)
-            else:
-                waiting[record.uid] = (record, outcome)
-                yield record.uid, outcome
+            waiting[record.uid] = (record, None)
+            yield record.uid, (record.source, record.problem, record.solution, assistant, record.finish_reason)
         if bad > MAX_BAD_LINES_SHOWN:
             ctx.message(f"{raw_path}: {bad - MAX_BAD_LINES_SHOWN} more bad lines skipped", level="warning")
 
+    failed = 0
     try:
         for uid, result in pool.map(jobs()):
-            record, comparison = waiting.pop(uid)
-            label, reason = comparison.verdict(result)
-            settle(record, label, reason, comparison.gold, comparison.predicted, comparison.flags)
+            record, comparison = waiting[uid]
+            if isinstance(result, Comparison):  # the rules leave it to sympy: once more, to a worker
+                waiting[uid] = (record, result)
+                pool.submit(uid, result)
+                continue
+            del waiting[uid]
+            if isinstance(result, Decision):
+                settle(record, result.label, result.reason, result.gold, result.predicted, result.flags)
+                continue
+            if isinstance(result, WorkerError):
+                failed += 1
+                if failed <= MAX_BAD_LINES_SHOWN:
+                    ctx.message(f"{raw_path}: uid {uid}: {result} (recorded as unverifiable, parse_error)", level="warning")
+            if comparison is None:  # the string rules themselves failed or passed the limit
+                reason = "parse_timeout" if result is TIMED_OUT else "parse_error"
+                settle(record, "unverifiable", reason, "", "")
+            else:
+                label, reason = comparison.verdict(result)
+                settle(record, label, reason, comparison.gold, comparison.predicted, comparison.flags)
         if held:
             ask_judge(ctx, judge, held, record_verdict)
     finally:
@@ -262,9 +286,17 @@ def write_clean(ctx: StageContext, policy: FilterSection, teacher: str, entries:
         else:  # shortest
             picked = [min(group, key=lambda e: (e.length, e.lineno))]
         keep_lines.update(e.lineno for e in picked)
-    lines = [raw for lineno, raw in iter_lines(run.raw_path(teacher)) if lineno in keep_lines]
-    write_atomic(run.clean_path(teacher), b"".join(lines))
-    return len(lines)
+    written = 0
+
+    def kept() -> Iterator[bytes]:  # streamed: a raw file of any size is never held in memory
+        nonlocal written
+        for lineno, raw in iter_lines(run.raw_path(teacher)):
+            if lineno in keep_lines:
+                written += 1
+                yield raw
+
+    write_atomic(run.clean_path(teacher), kept())
+    return written
 
 
 def run(ctx: StageContext) -> None:
@@ -281,7 +313,7 @@ def run(ctx: StageContext) -> None:
 
     index = contamination_index(ctx)
     workers = policy.workers or os.cpu_count() or 1
-    with VerifyPool(settle_symbolic, workers=workers, timeout_s=policy.timeout_s) as pool:
+    with VerifyPool(judge_in_worker, workers=workers, timeout_s=policy.timeout_s) as pool:
         for teacher in teachers:
             tally = filter_teacher(ctx, policy, teacher, pool, index)
             for line in filter_lines(tally.event()):
