@@ -184,6 +184,40 @@ def test_items_sent_with_a_hanging_one_are_answered_and_only_it_times_out() -> N
     assert results == {"a": True, "b": True, "hang": TIMED_OUT, "c": False}
 
 
+def _length_or_hang(item: tuple[str, str]) -> int:
+    if item[0] == "hang":
+        symbolic_equal((("2^{2^{100}}", "4^{2^{99}}"),))
+    return len(item[1])
+
+
+def test_long_replies_queued_behind_a_hanging_one_never_stall_the_pool() -> None:
+    """Replies of 60 KB each, more than a pipe holds, queued for a worker that hangs on the first:
+    a pool that sent it more while it hung would wait on the pipe and never see the time limit
+    pass (run in a process of its own, so that such a stall fails the test instead of hanging it)."""
+    import os
+    import signal
+    import sys
+
+    script = (
+        "from test_filter import _length_or_hang\n"
+        "from rchain.verify.pool import TIMED_OUT, VerifyPool\n"
+        "items = [('hang', ('hang', ''))] + [(i, ('long', 'x' * 60_000)) for i in range(100)]\n"
+        "with VerifyPool(_length_or_hang, workers=1, timeout_s=1.5) as pool:\n"
+        "    results = dict(pool.map(items))\n"
+        "assert results.pop('hang') is TIMED_OUT and results == {i: 60_000 for i in range(100)}, results\n"
+        "print('judged', len(results))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    try:
+        out, _ = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise AssertionError("the pool stalled behind a hanging reply") from None
+    assert process.returncode == 0 and "judged 100" in out, out
+
+
 def test_a_worker_that_dies_costs_its_item_only_and_follow_ups_are_judged_in_the_same_map() -> None:
     from rchain.verify.pool import WorkerError
 

@@ -9,11 +9,15 @@ Items travel in chunks and results come back a chunk at a time: one message per 
 when the last was answered, cost more than the string work most items carry. So that the limit
 still applies to each item, a worker writes which item it is on, and since when, into memory it
 shares with the parent; the parent reads that, not the messages, to find an item past its limit.
+The parent never sends a busy worker more than its pipe holds: a worker stuck on an item reads
+nothing, and a parent waiting to write to it would never see the limit pass.
 """
 
 from __future__ import annotations
 
 import collections
+import fcntl
+import itertools
 import multiprocessing
 import os
 import signal
@@ -21,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import ForkingPickler
 from multiprocessing.sharedctypes import RawArray
 from typing import Any
 
@@ -30,13 +35,15 @@ TIMED_OUT = object()
 # time.monotonic, which is one clock for every process) it has been on the last of them; 0.0
 # between items.
 _TAKEN, _SINCE = 0, 1
+#: The pipe to a worker is made this large where the system allows (Linux lets any user have 1 MiB).
+_PIPE_BYTES = 1 << 20
 
 
 class WorkerError(Exception):
     """An exception raised by the work function in a worker (its repr travels back)."""
 
 
-def _worker_main(conn: Connection, work: Callable[[Any], Any], progress: Any) -> None:
+def _worker_main(inbox: Connection, outbox: Connection, work: Callable[[Any], Any], progress: Any) -> None:
     # The stage's stop signals are for the parent; the supervisor's SIGTERM to the process group
     # still ends workers through the default action.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -44,7 +51,7 @@ def _worker_main(conn: Connection, work: Callable[[Any], Any], progress: Any) ->
     taken = 0
     while True:
         try:
-            chunk = conn.recv()
+            chunk = ForkingPickler.loads(inbox.recv_bytes())
         except EOFError:
             return
         if chunk is None:
@@ -60,22 +67,46 @@ def _worker_main(conn: Connection, work: Callable[[Any], Any], progress: Any) ->
                 result = WorkerError(f"{type(exc).__name__}: {exc}")
             progress[_SINCE] = 0.0
             results.append((key, result))
-        conn.send(results)
+        outbox.send(results)
+
+
+def _pipe_capacity(conn: Connection) -> int:
+    """Bytes the pipe behind `conn` holds, made as large as the system allows."""
+    if not hasattr(fcntl, "F_SETPIPE_SZ"):
+        return 16 * 1024  # a pipe holds at least this much on macOS and the BSDs
+    try:
+        fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+    except OSError:
+        pass  # over the system's limit (/proc/sys/fs/pipe-max-size): the size it has
+    return fcntl.fcntl(conn.fileno(), fcntl.F_GETPIPE_SZ)
 
 
 @dataclass
 class _Worker:
     process: multiprocessing.process.BaseProcess
-    conn: Connection
+    inbox: Connection  # chunks to the worker
+    outbox: Connection  # its answers, a chunk's at a time
+    capacity: int  # bytes the inbox's pipe holds
     progress: Any  # the shared array, see _TAKEN and _SINCE
     #: Items sent and not answered yet, in the order the worker takes them.
     in_flight: collections.deque[tuple[Any, Any]] = field(default_factory=collections.deque)
+    #: (items, bytes) of each chunk sent and not answered yet.
+    chunks: collections.deque[tuple[int, int]] = field(default_factory=collections.deque)
     #: Items it has answered.
     answered: int = 0
 
     @property
     def busy(self) -> bool:
         return bool(self.in_flight)
+
+    def unread_bytes(self) -> int:
+        """Bytes sent that may still be in the pipe: the chunks it has not started on."""
+        taken, first, unread = int(self.progress[_TAKEN]), self.answered + 1, 0
+        for items, size in self.chunks:
+            if taken < first:
+                unread += size
+            first += items
+        return unread
 
     def overdue(self, now: float, limit: float) -> int | None:
         """The place in `in_flight` of an item the worker has been on for more than `limit` s."""
@@ -120,12 +151,14 @@ class VerifyPool:
         self.close()
 
     def _spawn(self) -> _Worker:
-        parent, child = self._ctx.Pipe()
+        inbox_reader, inbox = self._ctx.Pipe(duplex=False)
+        outbox, outbox_writer = self._ctx.Pipe(duplex=False)
         progress = RawArray("d", 2)
-        process = self._ctx.Process(target=_worker_main, args=(child, self._work, progress), daemon=True)
+        process = self._ctx.Process(target=_worker_main, args=(inbox_reader, outbox_writer, self._work, progress), daemon=True)
         process.start()
-        child.close()
-        return _Worker(process, parent, progress)
+        inbox_reader.close()
+        outbox_writer.close()
+        return _Worker(process, inbox, outbox, _pipe_capacity(inbox), progress)
 
     def submit(self, key: Any, payload: Any) -> None:
         """One more item for the `map` in progress (a follow-up that a result asked for), sent
@@ -145,7 +178,8 @@ class VerifyPool:
         exhausted = False
 
         def feed(worker: _Worker) -> None:
-            """One more chunk for `worker`, unless it has one still to start on."""
+            """One more chunk for `worker`, unless it has one still to start on, or unless the
+            pipe to it could not take the chunk while it is busy."""
             nonlocal exhausted
             while not exhausted and len(queue) < 2 * self.chunk * len(self._workers):
                 item = next(pending, None)
@@ -157,9 +191,21 @@ class VerifyPool:
             if not waiting or len(worker.in_flight) > self.chunk:
                 return
             share = min(self.chunk, -(-waiting // len(self._workers)))  # a few heavy items go one to each worker
-            chunk = [self._submitted.popleft() if self._submitted else queue.popleft() for _ in range(share)]
-            worker.conn.send(chunk)
+            while True:
+                chunk = list(itertools.islice(itertools.chain(self._submitted, queue), share))
+                data = ForkingPickler.dumps(chunk)
+                # A busy worker reads its next chunk only when it is done with this one: what is
+                # sent must fit in the pipe beside what it has not read (an idle one reads it all).
+                if not worker.busy or worker.unread_bytes() + len(data) + 64 <= worker.capacity:
+                    break
+                if share == 1:
+                    return  # sent when it has answered more
+                share //= 2
+            for _ in chunk:
+                (self._submitted if self._submitted else queue).popleft()
+            worker.inbox.send_bytes(data)
             worker.in_flight.extend(chunk)
+            worker.chunks.append((len(chunk), len(data)))
 
         while True:
             for worker in self._workers * 2:  # two chunks each: one to go on with while its answers are read
@@ -167,8 +213,8 @@ class VerifyPool:
             busy = [w for w in self._workers if w.busy]
             if not busy:
                 return
-            for conn in wait([w.conn for w in busy], timeout=min(0.05, self.timeout_s)):
-                worker = next(w for w in busy if w.conn is conn)
+            for conn in wait([w.outbox for w in busy], timeout=min(0.05, self.timeout_s)):
+                worker = next(w for w in busy if w.outbox is conn)
                 try:
                     results = conn.recv()
                 except (EOFError, OSError):  # the worker died (a crash in native code, the OOM killer)
@@ -178,6 +224,7 @@ class VerifyPool:
                 for _ in results:
                     worker.in_flight.popleft()
                 worker.answered += len(results)
+                worker.chunks.popleft()
                 feed(worker)  # more work before its answers are handled, so that it never waits on them
                 yield from results
             now = time.monotonic()
@@ -200,7 +247,8 @@ class VerifyPool:
     def _kill(self, worker: _Worker) -> None:
         worker.process.kill()
         worker.process.join(timeout=5)
-        worker.conn.close()
+        worker.inbox.close()
+        worker.outbox.close()
 
     def close(self) -> None:
         for worker in self._workers:
@@ -208,7 +256,7 @@ class VerifyPool:
                 self._kill(worker)
                 continue
             try:
-                worker.conn.send(None)
+                worker.inbox.send_bytes(ForkingPickler.dumps(None))  # an idle worker's pipe is empty
             except (BrokenPipeError, OSError):
                 pass
         for worker in self._workers:
@@ -216,5 +264,6 @@ class VerifyPool:
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join()
-            worker.conn.close()
+            worker.inbox.close()
+            worker.outbox.close()
         self._workers = []
