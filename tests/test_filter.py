@@ -219,6 +219,9 @@ def test_long_replies_queued_behind_a_hanging_one_never_stall_the_pool() -> None
 
 
 def test_a_worker_that_dies_costs_its_item_only_and_follow_ups_are_judged_in_the_same_map() -> None:
+    import os
+    import signal
+
     from rchain.verify.pool import WorkerError
 
     with VerifyPool(_pid_or_die, workers=2, timeout_s=10) as pool:
@@ -234,6 +237,12 @@ def test_a_worker_that_dies_costs_its_item_only_and_follow_ups_are_judged_in_the
     # Two heavy items go one to each worker, not both to the first.
     with VerifyPool(_pid_or_die, workers=2, timeout_s=10) as pool:
         assert len(set(dict(pool.map([(1, "1"), (2, "2")])).values())) == 2
+    # A worker that died while it had nothing to do (between two teachers' files) is replaced.
+    with VerifyPool(_pid_or_die, workers=1, timeout_s=10) as pool:
+        (first,) = dict(pool.map([(1, "1")])).values()
+        os.kill(first, signal.SIGKILL)  # its pipe may close before or after the next item is sent
+        (second,) = dict(pool.map([(2, "2")])).values()
+        assert second != first
 
 
 # ---------------------------------------------------------------------------------------------

@@ -203,13 +203,20 @@ class VerifyPool:
                 share //= 2
             for _ in chunk:
                 (self._submitted if self._submitted else queue).popleft()
-            worker.inbox.send_bytes(data)
+            try:
+                worker.inbox.send_bytes(data)
+            except OSError:  # it died; if it was busy, its answers' pipe says so and it is replaced there
+                self._submitted.extendleft(reversed(chunk))
+                if not worker.busy:
+                    self._replace(worker, None)
+                return
             worker.in_flight.extend(chunk)
             worker.chunks.append((len(chunk), len(data)))
 
         while True:
-            for worker in self._workers * 2:  # two chunks each: one to go on with while its answers are read
-                feed(worker)
+            for _ in range(2):  # two chunks each: one to go on with while its answers are read
+                for worker in list(self._workers):
+                    feed(worker)
             busy = [w for w in self._workers if w.busy]
             if not busy:
                 return
@@ -218,8 +225,11 @@ class VerifyPool:
                 try:
                     results = conn.recv()
                 except (EOFError, OSError):  # the worker died (a crash in native code, the OOM killer)
-                    place = max(0, int(worker.progress[_TAKEN]) - 1 - worker.answered)
-                    yield self._replace(worker, min(place, len(worker.in_flight) - 1), WorkerError(f"the worker process died ({_ended(worker.process)})"))
+                    place = int(worker.progress[_TAKEN]) - 1 - worker.answered
+                    if place < 0:  # before it took any of them: they all go again
+                        self._replace(worker, None)
+                    else:
+                        yield self._replace(worker, min(place, len(worker.in_flight) - 1), WorkerError(f"the worker process died ({_ended(worker.process)})"))
                     continue
                 for _ in results:
                     worker.in_flight.popleft()
@@ -234,11 +244,14 @@ class VerifyPool:
                     self.killed += 1
                     yield self._replace(worker, place, TIMED_OUT)
 
-    def _replace(self, worker: _Worker, place: int, result: Any) -> tuple[Any, Any]:
+    def _replace(self, worker: _Worker, place: int | None, result: Any = None) -> tuple[Any, Any]:
         """Kill `worker` and start another in its place. The item it was on, at `place` in its
-        queue, has `result`; the others, answered but not yet sent back or never taken, go again."""
-        key, _ = worker.in_flight[place]
-        del worker.in_flight[place]
+        queue, has `result`; the others, answered but not yet sent back or never taken, go again
+        (all of them when `place` is None)."""
+        key = None
+        if place is not None:
+            key, _ = worker.in_flight[place]
+            del worker.in_flight[place]
         self._kill(worker)
         self._workers[self._workers.index(worker)] = self._spawn()
         self._submitted.extendleft(reversed(worker.in_flight))
