@@ -145,7 +145,7 @@ def _wait_for_file(item: tuple[int, str]) -> bool:
 
 
 def test_the_pool_takes_items_ahead_while_its_workers_are_busy(tmp_path: Path) -> None:
-    """Producing an item is the filter's own string work: it goes on while sympy runs in a worker.
+    """The pool reads its items ahead of the workers (the filter's are raw lines to decode).
     Item 0 holds the only worker until the last item has been produced; a pool that waited for
     item 0 before taking more would never produce it, and item 0 would time out."""
     released = tmp_path / "released"

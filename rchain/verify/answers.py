@@ -1,5 +1,5 @@
 """How answers are written: a canonical string, the number a text states, lists of values, names,
-units and bases. Plain string work for the filter's main process (see rchain.verify.judge)."""
+units and bases. Plain string work, done before any sympy (see rchain.verify.judge)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Cheap answer extraction from LaTeX text, before any sympy work.
 
-Everything here is plain string work that runs in the filter's main process; only the short
-answer strings it finds are handed to math-verify (in worker processes).
+Everything here is plain string work; only the short answer strings it finds are handed to
+math-verify. Both run in the filter's worker processes (rchain.verify.runner.judge_in_worker).
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class ReplyParts:
 
 def reply_parts(assistant: str) -> ReplyParts:
     """`<think>...</think>` then `<answer>...</answer>` (the closing answer tag optional).
-    Plain string searches: a regex over 20 KB replies was a third of the filter's main process."""
+    Plain string searches: a regex over 20 KB replies was a third of the string rules' time."""
     text = assistant.strip()
     close = text.find("</think>")
     if not text.startswith("<think>") or close < 0:

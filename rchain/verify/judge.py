@@ -2,8 +2,9 @@
 
 Fit = the reply finished (finish_reason stop), has a non-empty `<think>` and `<answer>`, and its
 final answer matches the reference. `precheck` settles everything that plain string work can
-(structure, gold extraction, multiple choice, string and numeric fast paths) in the main
-process; what needs sympy becomes a `Comparison` for the worker pool (rchain.verify.symbolic).
+(structure, gold extraction, multiple choice, string and numeric fast paths); what needs sympy
+becomes a `Comparison`, settled by rchain.verify.symbolic. The filter stage runs both in its
+worker pool (rchain.verify.runner.judge_in_worker).
 How answers are written (normalisation, numbers, lists) is rchain.verify.answers.
 
 Strategies by NuminaMath source:
