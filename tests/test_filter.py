@@ -1016,6 +1016,25 @@ def test_what_math_verify_misreads_on_the_way_to_it() -> None:
     assert settle("cn_k12", "p", sentence, reply("t", sentence))[0] == "correct"
 
 
+def test_i_is_the_imaginary_unit_in_complex_answers_on_real_rows() -> None:
+    # math-verify reads a lowercase i as a variable: MARIO_EVAL's case i(2-i) = 1+2i failed.
+    assert pair_settle("eq0536") == ("correct", "symbolic_match")
+    assert symbolic_equal((("-1", "i^2"),)) and symbolic_equal((("1+i", "\\frac{2}{1-i}"),))
+    assert not symbolic_equal((("1+2i", "1-2i"),)) and not symbolic_equal((("2", "i"),))
+    # With i replaced, nothing is evaluated: `z = 1+2i` for a real z is False, as is `z = 3-i`.
+    assert not symbolic_equal((("z = 1+2i", "z = 3-i"),))
+    assert not symbolic_equal((("x=1+i, y=2", "x=3i, y=2"),)) and symbolic_equal((("x=1+i, y=2", "x=i(1-i), y=2"),))
+    row = MATH500["test/algebra/2264.json"]  # (-3+4i)/(1+2i) = 1+2i; the problem gives 11/5 - 2/5 i for the slip
+    judge = lambda answer: settle("math", row["problem"], row["solution"], reply("t", f"So it is $\\boxed{{{answer}}}$."))  # noqa: E731
+    assert judge("\\frac{(-3+4i)(1-2i)}{5}") == ("correct", "symbolic_match")
+    assert judge("\\frac{11}{5}-\\frac{2}{5}i") == judge("1-2i") == ("wrong", "symbolic_mismatch")
+    # A cn_k12 choice whose options are complex numbers: the value behind the letter, unsimplified.
+    mc = next(r for r in NUMINA if r["problem"].startswith("The complex number $\\dfrac{1+3i}{i-1}$"))  # A: 1 - 2i
+    judge = lambda answer: settle("cn_k12", mc["problem"], mc["solution"], reply("t", f"So it is $\\boxed{{{answer}}}$."))  # noqa: E731
+    assert judge("\\frac{(1+3i)(-1-i)}{2}") == ("correct", "mc_value_match")
+    assert judge("\\frac{-2+4i}{2}") == ("wrong", "mc_value_mismatch")  # option C
+
+
 def test_unicode_math_in_real_replies() -> None:
     """Gemma boxes `√5`, `12π` and `(-∞,0)`: math-verify could not read the root at all and read the
     interval as the number 0 (so it matched a reference of 0); rchain's number reading took `−3`

@@ -53,13 +53,44 @@ def symbolic_equal(pairs: tuple[tuple[str, str], ...]) -> bool:
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     for gold, pred in pairs:
         parsed_gold, parsed_pred = _parsed(gold, pred)
-        if not parsed_gold or not parsed_pred or not verify(parsed_gold, parsed_pred, timeout_seconds=None):
+        if not parsed_gold or not parsed_pred:
             return False
+        if not verify(parsed_gold, parsed_pred, timeout_seconds=None):
+            complex_pair = _with_imaginary_unit(parsed_gold, parsed_pred)
+            if complex_pair is None or not verify(*complex_pair, timeout_seconds=None):
+                return False
+            parsed_gold, parsed_pred = complex_pair
         if _lost_in_parsing(gold, parsed_gold) or _lost_in_parsing(pred, parsed_pred):
             return False
         if not _equations_agree(parsed_gold[0], parsed_pred[0]):
             return False
     return True
+
+
+def _with_imaginary_unit(gold: list, pred: list) -> tuple[list, list] | None:
+    """The two parsed answers with `i` as the imaginary unit, or None where neither has an `i`.
+    math-verify reads a lowercase `i` as a variable (only `I` is the unit to it), so `i(2-i)` was
+    not `1+2i`, nor `\\frac{2}{1-i}` `1+i`, nor `i^2` `-1`. Nothing is evaluated while `i` is
+    replaced: `z = 1 + 2i` would become False for a real `z`, and two Falses compare equal. A
+    form that cannot hold a complex number (an interval) leaves the pair as math-verify read it."""
+    import sympy
+
+    def replaced(parsed: list) -> list:
+        out = []
+        for item in parsed:
+            if isinstance(item, sympy.Basic):
+                unit = {symbol: sympy.I for symbol in item.free_symbols if getattr(symbol, "name", "") == "i"}
+                if unit:
+                    with sympy.evaluate(False):
+                        item = item.subs(unit)
+            out.append(item)
+        return out
+
+    try:
+        pair = replaced(gold), replaced(pred)
+    except (TypeError, ValueError):  # "Non-real intervals are not supported"
+        return None
+    return None if pair == (gold, pred) else pair
 
 
 def _equations_agree(gold: object, pred: object) -> bool:
