@@ -134,24 +134,16 @@ def naive_math_verify(case: Case) -> bool:
 
 
 def rchain_verdicts(cases: list[Case]) -> list[tuple[bool, str]]:
-    from rchain.verify.judge import Comparison, precheck
+    """The filter stage's own judging (rchain.verify.runner.judge_replies) of every case."""
     from rchain.verify.pool import VerifyPool
-    from rchain.verify.symbolic import settle_symbolic
+    from rchain.verify.runner import judge_in_worker, judge_replies
 
-    out: list[tuple[bool, str] | None] = [None] * len(cases)
-    jobs = []
-    for i, case in enumerate(cases):
-        outcome = precheck(case.source, case.problem, case.solution, case.assistant, case.finish)
-        if isinstance(outcome, Comparison):
-            jobs.append((i, outcome))
-        else:
-            out[i] = (outcome.label == "correct", outcome.reason)
-    comparisons = dict(jobs)
-    with VerifyPool(settle_symbolic, timeout_s=5.0) as pool:
-        for i, result in pool.map(jobs):
-            label, reason = comparisons[i].verdict(result)
-            out[i] = (label == "correct", reason)
-    return out  # type: ignore[return-value]
+    out: list[tuple[bool, str]] = [(False, "")] * len(cases)
+    replies = ((i, (case.source, case.problem, case.solution, case.assistant, case.finish)) for i, case in enumerate(cases))
+    with VerifyPool(judge_in_worker, timeout_s=5.0) as pool:
+        for i, settled in judge_replies(pool, replies):
+            out[i] = (settled.label == "correct", settled.reason)
+    return out
 
 
 def scores(pairs: list[tuple[bool, bool]]) -> tuple[float, float, int]:

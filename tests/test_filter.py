@@ -15,8 +15,9 @@ import pytest
 from conftest import SHARED_DATA, numina_rows, rchain_cmd
 from rchain.verify.answers import close, normalize, number
 from rchain.verify.judge import Comparison, Decision, precheck, settle_here
-from rchain.verify.symbolic import settle_symbolic, symbolic_equal
+from rchain.verify.symbolic import symbolic_equal
 from rchain.verify.pool import TIMED_OUT, VerifyPool
+from rchain.verify.runner import Settled, judge_in_worker, judge_replies
 
 NUMINA = [json.loads(line) for line in numina_rows()]
 R1 = [json.loads(line) for line in (SHARED_DATA / "r1_responses" / "deepseek_r1_cohere_reasoning_v5.jsonl").read_text(encoding="utf-8").split("\n") if line.strip()]
@@ -106,20 +107,9 @@ def test_real_r1_math500_replies_agree_with_their_labels() -> None:
     """DeepSeek-R1 replies to MATH-500 with a boxed answer, judged against the real gold answer
     (the LLM-judge labels are 96% positive and noisy, so agreement, not perfection, is asked)."""
     rows = [r for r in R1 if r["benchmark"] == "math500" and str(r["has_boxed"]) == "True"]
-    agree = total = 0
-    comparisons = []
-    for row in rows:
-        outcome = precheck("math", row["problem"], f"$\\boxed{{{row['gold_answer']}}}$", r1_assistant(row), "stop")
-        if isinstance(outcome, Comparison):
-            comparisons.append((row, outcome))
-            continue
-        total += 1
-        agree += (outcome.label == "correct") == (str(row["label_correct"]) == "True")
-    with VerifyPool(settle_symbolic, workers=2, timeout_s=5) as pool:
-        results = dict(pool.map(enumerate(c for _, c in comparisons)))
-    for i, (row, comparison) in enumerate(comparisons):
-        total += 1
-        agree += (comparison.verdict(results[i])[0] == "correct") == (str(row["label_correct"]) == "True")
+    labels = _judge_all([("math", row["problem"], f"$\\boxed{{{row['gold_answer']}}}$", r1_assistant(row)) for row in rows])
+    agree = sum((label == "correct") == (str(row["label_correct"]) == "True") for row, label in zip(rows, labels, strict=True))
+    total = len(rows)
     assert total > 100
     assert agree / total >= 0.9, f"{agree}/{total}"
 
@@ -851,35 +841,37 @@ def test_every_numina_reference_as_a_reply_and_with_its_last_answer_one_digit_of
     from rchain.verify.extract import options
 
     expected: list[tuple[str, str]] = []
-    comparisons = []
+    cases = []
     for row in NUMINA:
-        cases = [(row["solution"], "correct")]
         missed = None if options(row["problem"]) else _last_box_one_digit_more(row["solution"])
-        cases += [(missed, "wrong")] if missed else []
-        for text, label in cases:
-            outcome = precheck(row["source"], row["problem"], row["solution"], reply("t", text), "stop")
-            if label == "correct" and outcome.label == "unverifiable":
-                assert outcome.reason == "proof_problem", row["problem"][:80]
-                continue
+        for text, label in [(row["solution"], "correct")] + ([(missed, "wrong")] if missed else []):
             expected.append((row["problem"][:80] + " | " + text[-80:], label))
-            comparisons.append(outcome)
-    with VerifyPool(settle_symbolic, workers=2, timeout_s=10) as pool:
-        settled = dict(pool.map((i, c) for i, c in enumerate(comparisons) if isinstance(c, Comparison)))
-    labels = [c.verdict(settled[i])[0] if isinstance(c, Comparison) else c.label for i, c in enumerate(comparisons)]
-    wrong = [(what, want, got) for (what, want), got in zip(expected, labels, strict=True) if (got == "correct") != (want == "correct")]
+            cases.append((row["source"], row["problem"], row["solution"], text))
+    wrong = []
+    for (what, want), got in zip(expected, _settle_all(cases), strict=True):
+        if want == "correct" and got.label == "unverifiable":
+            assert got.reason == "proof_problem", what
+            continue
+        if (got.label == "correct") != (want == "correct"):
+            wrong.append((what, want, got.label))
     assert not wrong, wrong
     assert sum(want == "wrong" for _, want in expected) > 150
 
 
+def _settle_all(cases: list[tuple[str, str, str, str]]) -> list[Settled]:
+    """Verdicts of (source, problem, reference, reply text or whole assistant message) cases,
+    judged as the filter stage judges them (rchain.verify.runner.judge_replies, in its pool)."""
+    replies = (
+        (i, (source, problem, solution, text if text.startswith("<think>") else reply("t", text), "stop"))
+        for i, (source, problem, solution, text) in enumerate(cases)
+    )
+    with VerifyPool(judge_in_worker, workers=2, timeout_s=10) as pool:
+        settled = dict(judge_replies(pool, replies))
+    return [settled[i] for i in range(len(cases))]
+
+
 def _judge_all(cases: list[tuple[str, str, str, str]]) -> list[str]:
-    """Labels of (source, problem, reference, reply text or whole assistant message) cases, the
-    sympy ones settled in a pool."""
-    outcomes = [
-        precheck(source, problem, solution, text if text.startswith("<think>") else reply("t", text), "stop") for source, problem, solution, text in cases
-    ]
-    with VerifyPool(settle_symbolic, workers=2, timeout_s=10) as pool:
-        settled = dict(pool.map((i, c) for i, c in enumerate(outcomes) if isinstance(c, Comparison)))
-    return [c.verdict(settled[i])[0] if isinstance(c, Comparison) else c.label for i, c in enumerate(outcomes)]
+    return [settled.label for settled in _settle_all(cases)]
 
 
 def test_solutions_judged_against_other_problems_references_are_wrong_but_for_same_values() -> None:

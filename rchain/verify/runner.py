@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -113,6 +113,39 @@ def judge_in_worker(item: tuple[str, str, str, str, str] | Comparison) -> Decisi
     return precheck(*item)
 
 
+class Settled(NamedTuple):
+    """One reply's rule verdict, and the worker's failure where it cost the reply its verdict."""
+
+    label: str
+    reason: str
+    gold: str
+    predicted: str
+    flags: tuple[str, ...] = ()
+    error: WorkerError | None = None
+
+
+def judge_replies(pool: VerifyPool, replies: Iterable[tuple[Any, tuple[str, str, str, str, str]]]) -> Iterator[tuple[Any, Settled]]:
+    """(key, Settled) for each (key, (source, problem, solution, assistant, finish_reason)), in the
+    order the workers finish them; `pool` runs `judge_in_worker`. A Comparison the string rules
+    return is sent to a worker once more; when the rules themselves fail or pass the limit, the
+    reply is unverifiable (parse_error, parse_timeout) with no answers on record."""
+    comparisons: dict[Any, Comparison] = {}
+    for key, result in pool.map(replies):
+        if isinstance(result, Comparison):  # the rules leave it to sympy: once more, to a worker
+            comparisons[key] = result
+            pool.submit(key, result)
+            continue
+        comparison = comparisons.pop(key, None)
+        error = result if isinstance(result, WorkerError) else None
+        if isinstance(result, Decision):
+            yield key, Settled(result.label, result.reason, result.gold, result.predicted, result.flags)
+        elif comparison is None:
+            yield key, Settled("unverifiable", "parse_timeout" if result is TIMED_OUT else "parse_error", "", "", (), error)
+        else:
+            label, reason = comparison.verdict(result)
+            yield key, Settled(label, reason, comparison.gold, comparison.predicted, comparison.flags, error)
+
+
 def problem_flags(record: _RawView, index: ContaminationIndex | None, cache: dict[str, list[str]]) -> list[str]:
     key = record.id or record.problem
     flags = cache.get(key)
@@ -145,7 +178,7 @@ def filter_teacher(ctx: StageContext, policy: FilterSection, teacher: str, pool:
         tally.add(verdict)
     entries: list[_Entry] = []
     out = JsonlAppender(verdicts_path)
-    waiting: dict[str, tuple[_RawView, Comparison | None]] = {}  # sent to the pool, not judged yet
+    waiting: dict[str, _RawView] = {}  # sent to the pool, not judged yet
     judge = policy.llm_judge if policy.llm_judge.enabled else None
     held: dict[str, tuple[_RawView, str, str, str, str, tuple[str, ...]]] = {}  # uid -> the rule verdict, for the judge
     flag_cache: dict[str, list[str]] = {}
@@ -188,33 +221,20 @@ def filter_teacher(ctx: StageContext, policy: FilterSection, teacher: str, pool:
             if record.uid in verdicts or record.uid in seen:
                 continue
             seen.add(record.uid)
-            waiting[record.uid] = (record, None)
+            waiting[record.uid] = record
             yield record.uid, (record.source, record.problem, record.solution, assistant, record.finish_reason)
         if bad > MAX_BAD_LINES_SHOWN:
             ctx.message(f"{raw_path}: {bad - MAX_BAD_LINES_SHOWN} more bad lines skipped", level="warning")
 
     failed = 0
     try:
-        for uid, result in pool.map(jobs()):
-            record, comparison = waiting[uid]
-            if isinstance(result, Comparison):  # the rules leave it to sympy: once more, to a worker
-                waiting[uid] = (record, result)
-                pool.submit(uid, result)
-                continue
-            del waiting[uid]
-            if isinstance(result, Decision):
-                settle(record, result.label, result.reason, result.gold, result.predicted, result.flags)
-                continue
-            if isinstance(result, WorkerError):
+        for uid, settled in judge_replies(pool, jobs()):
+            record = waiting.pop(uid)
+            if settled.error is not None:
                 failed += 1
                 if failed <= MAX_BAD_LINES_SHOWN:
-                    ctx.message(f"{raw_path}: uid {uid}: {result} (recorded as unverifiable, parse_error)", level="warning")
-            if comparison is None:  # the string rules themselves failed or passed the limit
-                reason = "parse_timeout" if result is TIMED_OUT else "parse_error"
-                settle(record, "unverifiable", reason, "", "")
-            else:
-                label, reason = comparison.verdict(result)
-                settle(record, label, reason, comparison.gold, comparison.predicted, comparison.flags)
+                    ctx.message(f"{raw_path}: uid {uid}: {settled.error} (recorded as unverifiable, parse_error)", level="warning")
+            settle(record, settled.label, settled.reason, settled.gold, settled.predicted, settled.flags)
         if held:
             ask_judge(ctx, judge, held, record_verdict)
     finally:
