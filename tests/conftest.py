@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -48,6 +49,14 @@ def stage_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 def rchain_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "rchain", *args]
+
+
+def ctrl_c_stops_it() -> None:
+    """preexec_fn for a child that a test stops with SIGINT, as Ctrl-C would. A suite started in
+    the background of a shell without job control (`pytest &` in a script) runs with SIGINT
+    ignored, its children inherit that, and Python then installs no KeyboardInterrupt handler:
+    the SIGINT would be lost, as the shell meant it to be."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 NUMINA_ROWS = SHARED_DATA / "numina_samples" / "numina_cot_rows.jsonl"

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import rchain_cmd
+from conftest import ctrl_c_stops_it, rchain_cmd
 from rchain.errors import ExitCode
 from rchain.runs import RunDir
 
@@ -113,6 +113,7 @@ def test_sigint_to_a_foreground_stage_stops_it(config_file: Path, stage_env) -> 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ctrl_c_stops_it,
     )
     run = RunDir(config_file.parent / "runs" / "t")
     deadline = time.monotonic() + 30

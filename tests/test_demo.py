@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import rchain_cmd
+from conftest import ctrl_c_stops_it, rchain_cmd
 from rchain.config import load_config
 from rchain.demo import synthetic
 from rchain.demo.teacher_server import wrong_answer
@@ -46,7 +46,7 @@ def test_the_demo_runs_every_stage_resumes_after_ctrl_c_and_fills_the_comparison
     run = RunDir(config.run_dir)
     first = config.variants[0].name
     # Ctrl-C in the middle of the first training: the run stops it (its checkpoint kept) ...
-    proc = subprocess.Popen(rchain_cmd("run", str(config_path)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(rchain_cmd("run", str(config_path)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_stops_it)
     deadline = time.monotonic() + 300
     while not (run.train_dir(first) / "checkpoint-20" / "trainer_state.json").exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
