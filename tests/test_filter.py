@@ -95,6 +95,16 @@ def test_numbers_in_the_forms_word_problems_use() -> None:
     assert close(Fraction(1, 3), number("0.333333"), decimal=True) and not close(Fraction(1, 3), number("0.33333"), decimal=True)
     assert settle("math", "p", "$\\boxed{\\frac{448}{15625}}$", reply("t", "$\\boxed{\\frac{2240}{78125}}$")) == ("correct", "numeric_match")
     assert settle("math", "p", "$\\boxed{\\frac{448}{15625}}$", reply("t", "$\\boxed{\\frac{2240}{78126}}$")) == ("wrong", "numeric_mismatch")
+    # A reference that rounds ("approximately 16.67") stands for the exact value it
+    # rounds, to the places it shows; not for a value that has a finite decimal, nor to one place.
+    rounded = "The average speed is approximately $\\boxed{16.67}$ km/h."
+    for exact in ("\\frac{50}{3}", "16\\frac{2}{3}", "\\$16.67"):
+        assert settle("orca_math", "p", rounded, reply("t", f"$\\boxed{{{exact}}}$")) == ("correct", "numeric_match"), exact
+    for other in ("\\frac{49}{3}", "16.666", "\\frac{1667}{100} + \\frac{1}{1000}", "16.7"):
+        assert settle("orca_math", "p", rounded, reply("t", f"$\\boxed{{{other}}}$"))[0] == "wrong", other
+    assert settle("orca_math", "p", "$\\boxed{2.66}$", reply("t", "$\\boxed{\\frac{8}{3}}$"))[0] == "wrong"  # 2.67, rounded
+    assert settle("orca_math", "p", "$\\boxed{0.3}$", reply("t", "$\\boxed{\\frac{1}{3}}$"))[0] == "wrong"
+    assert settle("orca_math", "p", "$\\boxed{33.33\\%}$", reply("t", "$\\boxed{\\frac{100}{3}\\%}$"))[0] == "correct"
 
 
 def test_symbolic_equivalence_through_math_verify() -> None:

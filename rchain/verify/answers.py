@@ -86,6 +86,20 @@ def close(a: Fraction, b: Fraction, *, decimal: bool) -> bool:
     return abs(a - b) <= Fraction(1, 10**6) * max(1, abs(a))
 
 
+def rounds_to(reference: str, value: Fraction, exact: Fraction) -> bool:
+    """The reference's number `value` is `exact` rounded to the decimal places the reference
+    shows: 2.67 or 2.667 for 8/3 (word-problem references round a value that has no finite
+    decimal, which a reply may give exactly). Only for such a value, and to two places at least:
+    0.3 is too coarse to stand for 1/3, and 0.25 is no rounding of 1/4 - 1/1000."""
+    places = _DECIMAL_PLACES.findall(reference)
+    if len(places) != 1 or len(places[0]) < 2 or _terminates(exact):
+        return False
+    return abs(exact - value) * 2 * 10 ** len(places[0]) <= 1
+
+
+_DECIMAL_PLACES = re.compile(r"\d\.(\d+)")
+
+
 def _terminates(value: Fraction) -> bool:
     """A finite decimal: the denominator has no prime factor but 2 and 5."""
     d = value.denominator

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from rchain.verify.answers import NUMBER_IN_TEXT, answer_items, base_number, close, distinct, item_name, latex_math, normalize, number, other_power, prose_numbers, scaled_equation, units, value_key, words
+from rchain.verify.answers import NUMBER_IN_TEXT, answer_items, base_number, close, distinct, item_name, latex_math, normalize, number, other_power, prose_numbers, rounds_to, scaled_equation, units, value_key, words
 from rchain.verify.extract import Gold, after_last_boxed, boxed_all, choice_letter, choice_letters, choice_text, final_statement, gold_answers, is_proof_problem, options, reply_parts, stated_answer
 from rchain.verify.pool import TIMED_OUT, WorkerError
 from rchain.verify.quality import MULTI_PART
@@ -410,7 +410,7 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
                 return Decision("malformed" if found else "wrong", reason, shown_gold, shown_pred)
             p = found[0]
         if g is not None and p is not None:
-            if not close(g, p, decimal="." in gold or "." in pred):
+            if not close(g, p, decimal="." in gold or "." in pred) and not rounds_to(gold, g, p):
                 # Two plain numbers that differ: no need for sympy to say so.
                 return Decision("wrong", "numeric_mismatch", shown_gold, shown_pred)
             reasons.append("numeric_match")
