@@ -105,6 +105,12 @@ def test_numbers_in_the_forms_word_problems_use() -> None:
     assert settle("orca_math", "p", "$\\boxed{2.66}$", reply("t", "$\\boxed{\\frac{8}{3}}$"))[0] == "wrong"  # 2.67, rounded
     assert settle("orca_math", "p", "$\\boxed{0.3}$", reply("t", "$\\boxed{\\frac{1}{3}}$"))[0] == "wrong"
     assert settle("orca_math", "p", "$\\boxed{33.33\\%}$", reply("t", "$\\boxed{\\frac{100}{3}\\%}$"))[0] == "correct"
+    # Scientific notation is a number (a MARIO_EVAL case: 2.314814814815e-3 is 1/432 rounded).
+    assert number("3 \\times 10^8") == 300_000_000 and number("1.5\\cdot 10^{-2}") == Fraction(3, 200)
+    assert number("3 \\times 10^{2^{100}}") is None  # an exponent that is not a plain number is sympy's
+    assert PAIRS["eq0559"]["expected"] and pair_settle("eq0559") == ("correct", "numeric_match")
+    assert settle("math", "p", "$\\boxed{3 \\times 10^{8}}$", reply("t", "$\\boxed{3 \\times 10^{9}}$")) == ("wrong", "numeric_mismatch")
+    assert settle("math", "p", "$\\boxed{\\frac{1}{3}}$", reply("t", "$\\boxed{3.33 \\times 10^{-1}}$"))[0] == "wrong"
 
 
 def test_symbolic_equivalence_through_math_verify() -> None:

@@ -71,7 +71,14 @@ def number(answer: str) -> Fraction | None:
         return Fraction(int(slash[1]), int(slash[2]))
     if re.fullmatch(r"-?(\d+\.?\d*|\.\d+)", text):
         return Fraction(text)
+    scientific = _SCIENTIFIC.fullmatch(text)
+    if scientific:
+        return Fraction(scientific[1]) * Fraction(10) ** int(scientific[2] or scientific[3])
     return None
+
+
+# `2.314814814815 \\times 10^{-3}`, `3 \\cdot 10^8` (spaces gone); an exponent of three digits at most.
+_SCIENTIFIC = re.compile(r"(-?\d+(?:\.\d+)?)(?:\\times|\\cdot)10\^(?:\{(-?\d{1,3})\}|(\d))")
 
 
 def close(a: Fraction, b: Fraction, *, decimal: bool) -> bool:
