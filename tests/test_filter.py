@@ -739,6 +739,17 @@ def test_how_real_replies_state_an_answer_they_do_not_box() -> None:
     raw = sky["response_raw"]
     answer = raw.split("<|begin_of_solution|>")[-1].replace("<|end_of_solution|>", "")
     assert settle("amc_aime", sky["problem"], "$\\boxed{36}$", _without_last_box(reply("t", answer))) == ("correct", "exact_match")
+    # "**Answer:** Navin earns the most after working an eight-hour day." for \\text{Navin} (a real
+    # reply, unboxed as it came): a sentence about the answer; not one that denies it or adds another.
+    navin = R1_BY_ID["cohere_r1_math500_398"]
+    assert "\\boxed" not in navin["response_raw"] and navin["label_correct"]
+    reference = "$\\boxed{\\text{Navin}}$"
+    assert settle("math", navin["problem"], reference, r1_assistant(navin)) == ("correct", "exact_match")
+    for said in ("Navin does not earn the most.", "Ian earns the most.", "Navin and Ian earn the same.", "Navinder earns the most."):
+        assert settle("math", navin["problem"], reference, reply("t", f"**Answer:** {said}"))[0] == "wrong", said
+    # A one-line answer part that is a statement: the value after its label, not "Answer:** Navin".
+    for said, gold in (("**Answer:** Navin", "\\text{Navin}"), ("Answer: even", "\\text{even}"), ("**Final Answer:** (2, 3)", "(2,3)")):
+        assert settle("math", "p", f"$\\boxed{{{gold}}}$", reply("t", said)) == ("correct", "exact_match"), said
 
 
 def test_the_parts_of_a_numbered_problem_are_answered_in_turn() -> None:

@@ -309,7 +309,8 @@ def stated_answer(text: str, *, numeric: bool, problem: str = "") -> str | None:
     if labelled:
         # "Matrix with fractions: $\\begin{pmatrix}...\\end{pmatrix}$": the whole answer part is one formula.
         return next(group for group in labelled.groups() if group is not None).strip()
-    if len(lines) == 1 and len(lines[0]) <= 40 and not _SENTENCE.search(lines[0]):
+    if len(lines) == 1 and len(lines[0]) <= 40 and not _SENTENCE.search(lines[0]) and not _STATED.match(lines[0].lstrip("*#_ ")):
+        # "even", "$x = 3$" (not "**Answer:** Navin", a statement: the value after its label).
         return lines[0].strip("*$ ").removeprefix("\\[").removesuffix("\\]").strip()
     said = _statement(tail)
     answer = said[0] if said else None

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from rchain.verify.answers import NUMBER_IN_TEXT, answer_items, base_number, close, distinct, item_name, latex_math, normalize, number, other_power, prose_numbers, rounds_to, scaled_equation, units, value_key, words
+from rchain.verify.answers import NUMBER_IN_TEXT, TEXT_WRAPPERS, answer_items, base_number, close, distinct, item_name, latex_math, normalize, number, other_power, prose_numbers, rounds_to, scaled_equation, units, value_key, words
 from rchain.verify.extract import Gold, after_last_boxed, boxed_all, choice_letter, choice_letters, choice_text, final_statement, gold_answers, is_proof_problem, options, reply_parts, stated_answer
 from rchain.verify.pool import TIMED_OUT, WorkerError
 from rchain.verify.quality import MULTI_PART
@@ -387,8 +387,8 @@ def _compare_parts(golds: tuple[str, ...], preds: list[str], source: str, shown_
                 return Decision("wrong", "mc_letter_mismatch", shown_gold, shown_pred)
             reasons.append("mc_letter_match")
             continue
-        if _WORDS_ONLY.fullmatch(normalize(gold)) and normalize(gold).casefold() == normalize(pred).casefold():
-            reasons.append("exact_match")  # \\text{east} against East
+        if _WORDS_ONLY.fullmatch(normalize(gold)) and (normalize(gold).casefold() == normalize(pred).casefold() or _sentence_on(gold, pred)):
+            reasons.append("exact_match")  # \\text{east} against East, \\text{Navin} against "Navin earns the most"
             continue
         if _APPROXIMATE.fullmatch(normalize(pred)) and _EXACT_ONLY.search(gold):
             # 0.6056 for \\sqrt{13}-3: math-verify's rounding would accept it; the answer asked is exact.
@@ -437,6 +437,23 @@ def _values(gold: str, pred: str, names: list[str]) -> tuple[str, str]:
 
 
 _WORDS_ONLY = re.compile(r"[A-Za-z][A-Za-z ]*")
+
+
+def _sentence_on(gold: str, pred: str) -> bool:
+    """A sentence that opens with the reference's word (a name, a few words at most) as its
+    subject and says nothing negative: "Navin earns the most after working an eight-hour day."
+    for `\\text{Navin}`, as a reply states it without a box; not "Navin does not earn the most"
+    nor "Navin and Ian earn the same"."""
+    subject = TEXT_WRAPPERS.sub(r"\1", gold).strip().strip("$").strip()
+    if not _WORDS_ONLY.fullmatch(subject) or len(subject.split()) > 3:
+        return False
+    said = pred.strip().strip("*").strip()
+    opening = re.match(re.escape(subject) + r"\s+([a-z]+)\b", said, re.I)
+    return bool(opening) and opening[1].casefold() not in _JOINING and not _NEGATION.search(said)
+
+
+_JOINING = frozenset({"and", "or", "nor", "but", "vs", "versus", "than"})
+_NEGATION = re.compile(r"\b(?:not|never|no|neither|nor|nobody|none|cannot)\b|n't\b", re.I)
 _APPROXIMATE = re.compile(r"-?\d*\.\d{3,}")
 _EXACT_ONLY = re.compile(r"\\sqrt|\\pi|\\log|\\ln|\\sin|\\cos|\\tan|e\^|\\frac\{[^}]*\}\{(?:3|6|7|9|11|12|13)\}")
 _UNEVALUATED = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc|log|ln|arcsin|arccos|arctan|sum|prod|int)\b")
