@@ -750,6 +750,7 @@ def test_how_real_replies_state_an_answer_they_do_not_box() -> None:
     # A one-line answer part that is a statement: the value after its label, not "Answer:** Navin".
     for said, gold in (("**Answer:** Navin", "\\text{Navin}"), ("Answer: even", "\\text{even}"), ("**Final Answer:** (2, 3)", "(2,3)")):
         assert settle("math", "p", f"$\\boxed{{{gold}}}$", reply("t", said)) == ("correct", "exact_match"), said
+    assert settle("math", "p", "$\\boxed{\\text{even}}$", reply("t", "**Answer:** Even though f(-x) = f(x) fails at 1 it is odd."))[0] == "wrong"
 
 
 def test_the_parts_of_a_numbered_problem_are_answered_in_turn() -> None:

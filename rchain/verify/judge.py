@@ -452,8 +452,10 @@ def _sentence_on(gold: str, pred: str) -> bool:
     return bool(opening) and opening[1].casefold() not in _JOINING and not _NEGATION.search(said)
 
 
-_JOINING = frozenset({"and", "or", "nor", "but", "vs", "versus", "than"})
+# Words after which the reference's word is no subject: "Navin and Ian ...", "Even though ...".
+_JOINING = frozenset({"and", "or", "nor", "but", "vs", "versus", "than", "though", "if", "when", "so"})
 _NEGATION = re.compile(r"\b(?:not|never|no|neither|nor|nobody|none|cannot)\b|n't\b", re.I)
+
 _APPROXIMATE = re.compile(r"-?\d*\.\d{3,}")
 _EXACT_ONLY = re.compile(r"\\sqrt|\\pi|\\log|\\ln|\\sin|\\cos|\\tan|e\^|\\frac\{[^}]*\}\{(?:3|6|7|9|11|12|13)\}")
 _UNEVALUATED = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc|log|ln|arcsin|arccos|arctan|sum|prod|int)\b")
