@@ -798,7 +798,11 @@ def test_every_option_of_every_real_multiple_choice_problem() -> None:
         gold = next(iter(letters))
         assert settle_here(reference)[0] == "correct", row["problem"]  # the reference itself, as a reply
         for letter, text in choices.items():
-            answers = [f"The answer is $\\boxed{{{letter}}}$.", *([f"So it is $\\boxed{{{text}}}$."] if text and len(text) <= 80 else [])]
+            answers = [
+                f"The answer is $\\boxed{{{letter}}}$.",
+                f"$\\boxed{{\\text{{Option }} {letter}}}$",  # how chat models name an option; it read as a value
+                *([f"So it is $\\boxed{{{text}}}$."] if text and len(text) <= 80 else []),
+            ]
             for answer in answers:
                 right = letter == gold or normalize(text) == normalize(choices[gold]) and "boxed{" + text in answer
                 label, reason = settle("cn_k12", row["problem"], row["solution"], reply("t", answer))
@@ -818,17 +822,21 @@ def _one_digit_more(answer: str) -> str | None:
 
 def test_every_math500_reference_against_its_answer_and_a_near_miss() -> None:
     """All 500 MATH-500 rows: the reference solution as a reply is correct against the answer, the
-    answer is correct against the solution, and the answer with one digit changed is wrong (math-verify
-    alone took 2516_9 for 2516_8 and 15 cm^3 for 15 cm^2)."""
+    answer is correct against the solution (also boxed with layout around it, `\\displaystyle` and
+    thin spaces, which read `52_8` as no base-8 number and a set as a list), and the answer with one
+    digit changed is wrong (math-verify alone took 2516_9 for 2516_8 and 15 cm^3 for 15 cm^2)."""
     near_misses = 0
     for row in MATH500.values():
         answer = f"$\\boxed{{{row['answer']}}}$"
         assert settle("math", row["problem"], answer, reply("t", row["solution"]))[0] == "correct", row["unique_id"]
         assert settle("math", row["problem"], row["solution"], reply("t", f"The answer is {answer}."))[0] == "correct", row["unique_id"]
+        laid_out = f"\\[\\boxed{{\\displaystyle\\, {row['answer']} \\,}}\\]"
+        assert settle("math", row["problem"], row["solution"], reply("t", laid_out))[0] == "correct", row["unique_id"]
         missed = _one_digit_more(row["answer"])
         if missed:
             near_misses += 1
             assert settle("math", row["problem"], answer, reply("t", f"$\\boxed{{{missed}}}$"))[0] == "wrong", (row["unique_id"], missed)
+            assert settle("math", row["problem"], answer, reply("t", f"$\\boxed{{\\displaystyle {missed}}}$"))[0] == "wrong", (row["unique_id"], missed)
     assert near_misses > 450
 
 

@@ -21,6 +21,10 @@ _OPTION = re.compile(r"(?:^|\s|\$)\(?([A-E])\s*[).:．、]\s*")
 # AMC options as AoPS writes them: `$\\textbf{(A) }6 \\qquad \\textbf{(B)}\\ 8$`, `\\mathrm{(C)}~7`.
 _LATEX_OPTION = re.compile(r"\\(?:textbf|mathrm|mathbf|text)\s*\{\s*\(\s*([A-E])\s*\)\s*\}(?:\s|\\[ ,;:]|~)*")
 _OPTION_END = re.compile(r"(?:\s|\$|\\q?quad|\\\\|\\[ ,;:]|~)+$")
+# Layout a box's content may open or close with and that says nothing of its value:
+# `\boxed{\displaystyle 52_8}`, `\boxed{\, \{1\pm\sqrt{5},-2\} \,}` (a line break `\\` stays).
+_LAYOUT_SPACE = r"\s|\\[,;:! ]|\\q?quad(?![A-Za-z])|~"
+_BOX_LAYOUT = re.compile(rf"^(?:{_LAYOUT_SPACE}|\\(?:display|text)style(?![A-Za-z]))+|(?<!\\)(?:{_LAYOUT_SPACE})+$")
 
 
 def _closing_brace(text: str, start: int) -> int | None:
@@ -54,7 +58,7 @@ def boxed_all(text: str) -> list[str]:
         if start < len(text) and text[start] == "{":
             end = _closing_brace(text, start)
             if end is not None:
-                found.append(text[start + 1 : end].strip())
+                found.append(_BOX_LAYOUT.sub("", text[start + 1 : end]).strip())
         else:
             token = re.match(r"[^\s$]+", text[start:])
             if token:
@@ -169,6 +173,7 @@ def choice_text(answer: str) -> str:
 
 def _named_choice(answer: str) -> re.Match[str] | None:
     text = re.sub(r"\\(?:text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}", r"\1", answer).strip().strip("$ ")
+    text = _OPTION_WORD.sub("", text)  # "Option B", "\\text{Choice } C"
     return re.fullmatch(r"\(?\s*([A-E])\s*\)?(?:\s*[:.．、。，)]\s*(.*))?", text, re.S)
 
 
@@ -187,6 +192,7 @@ def choice_letters(answer: str) -> frozenset[str] | None:
     return None
 
 
+_OPTION_WORD = re.compile(r"^(?:option|choice)\s+(?=\(?[A-E]\b)", re.I)
 _OPTIONS_ARE = re.compile(r"^(?:the\s+)?(?:correct\s+)?(?:options?|choices?|answers?)\s+(?:is|are)\s*:?\s*", re.I)
 
 
