@@ -811,6 +811,39 @@ def test_every_option_of_every_real_multiple_choice_problem() -> None:
     assert checked > 1000
 
 
+def test_an_option_chosen_in_words_on_every_real_multiple_choice_problem() -> None:
+    """A chat model that names its option in words, unboxed ("So the correct choice is (B).",
+    "Option B is correct.", "B is the correct answer.", "We choose B.", a bold "**B: <its text>**"
+    under "The correct option is:"): the right letter is correct, another letter wrong, on every
+    real NuminaMath row with options. Before, all but the last were no_boxed_in_reply, and the bold
+    option whose text is an equation was read as the number it ends on."""
+    from rchain.verify.extract import choice_letters, options
+
+    said = [
+        "So the correct choice is ({letter}).", "Option {letter} is correct.", "Therefore {letter} is the correct answer.",
+        "We choose {letter}.", "The correct option is:\n\n**{letter}: {text}**",
+    ]
+    checked = 0
+    for row in NUMINA:
+        choices = options(row["problem"])
+        letters = choice_letters(precheck(row["source"], row["problem"], row["solution"], reply("t", row["solution"]), "stop").gold) if choices else None
+        if not letters or len(letters) != 1 or next(iter(letters)) not in choices:
+            continue
+        gold = next(iter(letters))
+        other = next(letter for letter, text in choices.items() if normalize(text) != normalize(choices[gold]))
+        for letter in (gold, other):
+            for template in said:
+                text = "Checking each option in turn.\n\n" + template.format(letter=letter, text=choices[letter])
+                label, reason = settle(row["source"], row["problem"], row["solution"], reply("t", text))
+                assert (label == "correct") == (letter == gold), (row["problem"][:60], gold, text, label, reason)
+                checked += 1
+    assert checked > 1000
+    # An analysis that calls two options correct names no one answer; a small letter is no option.
+    row = mc_row()
+    for text in ("Option A is correct. Option B is correct.", "So we choose a regular polygon with 10 sides."):
+        assert settle("cn_k12", row["problem"], row["solution"], reply("t", text)) == ("malformed", "no_boxed_in_reply"), text
+
+
 def _one_digit_more(answer: str) -> str | None:
     """The answer with its last digit one higher (9 becomes 0): a near miss that reads alike."""
     digits = [m.start() for m in re.finditer(r"\d", answer)]
@@ -956,11 +989,12 @@ def test_solutions_judged_against_other_problems_references_are_wrong_but_for_sa
                 shown.append((letter(row), gold_answers(other["solution"]).answers[-1]))
     accepted = [pair for pair, label in zip(shown, _judge_all(cases), strict=True) if label == "correct"]
     assert len(cases) == 16041
-    # The same value (with a unit, as a decimal), an equation read by its right side, as math-verify
-    # reads `x + y = 5` for "find x + y" (it read `3x - y - 9 = 0` as 0, an option's text), and the
-    # option "When $a > 0$, the function $F(x)$ has $4$ zeros" for a reference of 4.
+    # The same value (with a unit, as a decimal), and an equation read by its right side, as
+    # math-verify reads `x + y = 5` for "find x + y" (it read `3x - y - 9 = 0` as 0, an option's text).
+    # The option "When $a > 0$, the function $F(x)$ has $4$ zeros" passed for a reference boxing 4
+    # until that reference's closing "the correct answer is option C" was read as naming option C.
     assert accepted == [
-        ("15\\mbox{ cm}^2", "15"), ("\\frac{3y^{2}}{4} - \\frac{x^{2}}{3} = 1", "\\{1\\}"), ("\\frac{1}{2}", "0.5"), ("B", "4"),
+        ("15\\mbox{ cm}^2", "15"), ("\\frac{3y^{2}}{4} - \\frac{x^{2}}{3} = 1", "\\{1\\}"), ("\\frac{1}{2}", "0.5"),
     ], accepted
 
 

@@ -192,7 +192,23 @@ def choice_letters(answer: str) -> frozenset[str] | None:
     return None
 
 
-_OPTION_WORD = re.compile(r"^(?:option|choice)\s+(?=\(?[A-E]\b)", re.I)
+def chosen_option(text: str) -> str | None:
+    """The option a reply says it chooses, in words, without boxing or "the answer is": "the
+    correct choice is (B)", "Option D is correct.", "B is the correct answer.", "we choose C", in
+    its last 1,500 characters; None where it names none, or several (an option-by-option analysis
+    that finds two "correct" names no one answer)."""
+    found = {next(letter for letter in match.groups() if letter) for match in _CHOSEN.finditer(text[-1500:])}
+    return found.pop() if len(found) == 1 else None
+
+
+# The words in any case, the letter a capital: "we choose a value" names no option.
+_CHOSEN = re.compile(
+    r"(?i:\b(?:correct|right)\s+(?:option|choice)\s+is\s*:?\s*(?:option\s+)?)\**\(?([A-E])\b"
+    r"|(?i:\b(?:option|choice)\s+)\(?([A-E])\)?(?i:\s+is\s+(?:the\s+)?(?:correct|right)\b)"
+    r"|(?<![\w$\\])\(?([A-E])\)?(?i:\s+is\s+the\s+(?:correct|right)\s+(?:answer|option|choice)\b)"
+    r"|(?i:\b(?:we|I)\s+(?:choose|select|pick)\s+(?:option\s+)?)\(?([A-E])\b"
+)
+_OPTION_WORD = re.compile(r"^(?i:option|choice)\s+(?=\(?[A-E]\b)")
 _OPTIONS_ARE = re.compile(r"^(?:the\s+)?(?:correct\s+)?(?:options?|choices?|answers?)\s+(?:is|are)\s*:?\s*", re.I)
 
 
@@ -382,6 +398,8 @@ def _bold_value(bold: str, numeric: bool) -> str | None:
     """A bold text that is a final value: "**540 meters**", the result of "**3 × $2,200 = $6,600**",
     and for other than word problems an option or a formula."""
     text = bold.strip()
+    if not numeric and choice_letter(text):
+        return text  # "**A: 4x+6(8-x)=38**": the option, not the 38 its equation ends on
     if _BOLD_VALUE.fullmatch(text):
         return text
     result = text.rsplit("=", 1)[-1].strip()
