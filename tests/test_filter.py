@@ -844,6 +844,35 @@ def test_an_option_chosen_in_words_on_every_real_multiple_choice_problem() -> No
         assert settle("cn_k12", row["problem"], row["solution"], reply("t", text)) == ("malformed", "no_boxed_in_reply"), text
 
 
+def test_boxes_naming_two_options_conflict_on_every_real_multiple_choice_problem() -> None:
+    """A closing line that boxes an option's value and a letter ("The value is $\\boxed{12}$, so the
+    answer is $\\boxed{B}$."), in either order: right when both name the right option, conflicting
+    when they name two (it was judged by its last box alone, so a wrong value before the right
+    letter, or a wrong letter before the right value, was correct)."""
+    from rchain.verify.extract import choice_letters, options
+
+    checked = 0
+    for row in NUMINA:
+        choices = options(row["problem"])
+        letters = choice_letters(precheck(row["source"], row["problem"], row["solution"], reply("t", row["solution"]), "stop").gold) if choices else None
+        if not letters or len(letters) != 1 or next(iter(letters)) not in choices:
+            continue
+        gold = next(iter(letters))
+        texts = [normalize(text) for text in choices.values()]
+        other = next((key for key, text in choices.items() if texts.count(normalize(text)) == 1 and key != gold), None)
+        if other is None or texts.count(normalize(choices[gold])) != 1 or "boxed" in choices[gold] + choices[other]:
+            continue
+        for letter, value, want in ((gold, gold, "correct"), (gold, other, "malformed"), (other, gold, "malformed")):
+            for text in (
+                f"The value is $\\boxed{{{choices[value]}}}$, so the answer is $\\boxed{{{letter}}}$.",
+                f"The answer is $\\boxed{{{letter}}}$, that is $\\boxed{{{choices[value]}}}$.",
+            ):
+                label, reason = settle(row["source"], row["problem"], row["solution"], reply("t", text))
+                assert label == want and (want == "correct" or reason == "conflicting_answers"), (text, label, reason)
+                checked += 1
+    assert checked > 500
+
+
 def _one_digit_more(answer: str) -> str | None:
     """The answer with its last digit one higher (9 becomes 0): a near miss that reads alike."""
     digits = [m.start() for m in re.finditer(r"\d", answer)]

@@ -237,6 +237,20 @@ def _contradicts(choices: dict[str, str], boxed: str, named: str) -> bool:
     return same != [letter]
 
 
+def _options_boxed(choices: dict[str, str], boxes: list[str]) -> set[str]:
+    """The options that boxes name: by one letter, or by a value written as exactly one option's
+    text. Nothing for a multiple-select answer, whose boxes name several options by design."""
+    named: set[str] = set()
+    for box in boxes:
+        letters = choice_letters(box)
+        if letters and len(letters) > 1:
+            return set()
+        matching = letters or {key for key, text in choices.items() if _loose(text) == _loose(box)}
+        if len(matching) == 1:
+            named |= matching
+    return named
+
+
 def _misquoted(choices: dict[str, str], answer: str) -> bool:
     """`B: 27` where option B is 24, `B: 2` where it is `\\sqrt{2}`, or `B: 5` where 5 is option C's:
     the letter and what the answer says of it disagree. A paraphrase ("B: Pulling open a drawer, as
@@ -280,6 +294,9 @@ def _judge_predicted(
     source: str, choices: dict[str, str], gold: Gold, predicted: list[str], shown_gold: str, answer_text: str = ""
 ) -> Decision | Comparison:
     if source in MC_SOURCES:
+        if choices and len(predicted) > 1 and len(_options_boxed(choices, boxed_all(_closing_paragraph(answer_text)))) > 1:
+            # "The value is $\\boxed{12}$, so the answer is $\\boxed{B}$." where 12 is option A's.
+            return Decision("malformed", "conflicting_answers", shown_gold, " ; ".join(predicted))
         decided = _multiple_choice(choices, gold, predicted, shown_gold, " ; ".join(predicted))
         if decided is not None:
             return decided
