@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import time
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -811,25 +812,29 @@ def test_every_option_of_every_real_multiple_choice_problem() -> None:
     assert checked > 1000
 
 
+def _rows_naming_one_option() -> Iterator[tuple[dict, dict[str, str], str]]:
+    """The real NuminaMath rows with options whose reference names one of them: (row, options, its letter)."""
+    from rchain.verify.extract import choice_letters, options
+
+    for row in NUMINA:
+        choices = options(row["problem"])
+        letters = choice_letters(precheck(row["source"], row["problem"], row["solution"], reply("t", row["solution"]), "stop").gold) if choices else None
+        if letters and len(letters) == 1 and next(iter(letters)) in choices:
+            yield row, choices, next(iter(letters))
+
+
 def test_an_option_chosen_in_words_on_every_real_multiple_choice_problem() -> None:
     """A chat model that names its option in words, unboxed ("So the correct choice is (B).",
     "Option B is correct.", "B is the correct answer.", "We choose B.", a bold "**B: <its text>**"
     under "The correct option is:"): the right letter is correct, another letter wrong, on every
     real NuminaMath row with options. Before, all but the last were no_boxed_in_reply, and the bold
     option whose text is an equation was read as the number it ends on."""
-    from rchain.verify.extract import choice_letters, options
-
     said = [
         "So the correct choice is ({letter}).", "Option {letter} is correct.", "Therefore {letter} is the correct answer.",
         "We choose {letter}.", "The correct option is:\n\n**{letter}: {text}**",
     ]
     checked = 0
-    for row in NUMINA:
-        choices = options(row["problem"])
-        letters = choice_letters(precheck(row["source"], row["problem"], row["solution"], reply("t", row["solution"]), "stop").gold) if choices else None
-        if not letters or len(letters) != 1 or next(iter(letters)) not in choices:
-            continue
-        gold = next(iter(letters))
+    for row, choices, gold in _rows_naming_one_option():
         other = next(letter for letter, text in choices.items() if normalize(text) != normalize(choices[gold]))
         for letter in (gold, other):
             for template in said:
@@ -849,15 +854,8 @@ def test_boxes_naming_two_options_conflict_on_every_real_multiple_choice_problem
     answer is $\\boxed{B}$."), in either order: right when both name the right option, conflicting
     when they name two (it was judged by its last box alone, so a wrong value before the right
     letter, or a wrong letter before the right value, was correct)."""
-    from rchain.verify.extract import choice_letters, options
-
     checked = 0
-    for row in NUMINA:
-        choices = options(row["problem"])
-        letters = choice_letters(precheck(row["source"], row["problem"], row["solution"], reply("t", row["solution"]), "stop").gold) if choices else None
-        if not letters or len(letters) != 1 or next(iter(letters)) not in choices:
-            continue
-        gold = next(iter(letters))
+    for row, choices, gold in _rows_naming_one_option():
         texts = [normalize(text) for text in choices.values()]
         other = next((key for key, text in choices.items() if texts.count(normalize(text)) == 1 and key != gold), None)
         if other is None or texts.count(normalize(choices[gold])) != 1 or "boxed" in choices[gold] + choices[other]:
