@@ -444,6 +444,33 @@ def test_an_unboxed_stated_answer_is_judged_and_flagged() -> None:
     assert (wrong.label, wrong.reason) == ("wrong", "approximate_decimal")
 
 
+def test_an_answer_part_that_states_its_answer_outranks_a_box_in_the_reasoning() -> None:
+    """Real R1 GSM8K replies labelled right whose answer part states the answer without a box, with
+    a box of another number put at the end of the reasoning (a step it went back on): still right;
+    and against a reference of that other number: wrong. Before, a box in the reasoning's last
+    2,000 characters was taken over what the answer part says."""
+    from rchain.verify.extract import reply_parts, states_answer
+
+    base = []
+    for row in R1:
+        assistant = r1_assistant(row)
+        parts = reply_parts(assistant)
+        if row["benchmark"] == "gsm8k" and row["label_correct"] and "\\boxed" not in assistant and states_answer(parts.answer):
+            base.append((row, parts))
+    assert len(base) == 674  # of the 682 unboxed
+    cases, expected = [], []
+    for row, parts in base:
+        gold = int(row["gold_answer"].replace(",", ""))
+        other_box = reply(f"{parts.think}\n\nSo the total is $\\boxed{{{gold + 1}}}$.", parts.answer)
+        cases.append(("gsm8k", row["problem"], row["gold_solution"], other_box))
+        expected.append("correct")
+        cases.append(("gsm8k", row["problem"], f"#### {gold + 1}", other_box))
+        expected.append("wrong")
+    labels = _judge_all(cases)
+    missed = [(case[2][-12:], want, got) for case, want, got in zip(cases, expected, labels, strict=True) if got != want]
+    assert not missed, missed
+
+
 def test_filter_resumes_after_sigkill_without_duplicate_verdicts(tmp_path: Path) -> None:
     import os
     import signal

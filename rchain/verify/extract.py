@@ -6,6 +6,7 @@ math-verify. Both run in the filter's worker processes (rchain.verify.runner.jud
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -255,6 +256,8 @@ def _said_answer(text: str) -> str | None:
     return said[0] if said else None
 
 
+# A reply's answer part is asked for its statement twice (whether it states one, then what it is).
+@functools.lru_cache(maxsize=8)
 def _statement(text: str) -> tuple[str, str] | None:
     """(the answer stated, the statement's whole line as written)."""
     if "final answer" in text.casefold():  # "**Final Answer**\nThe result is \\(1 + 2i\\)."
@@ -304,6 +307,14 @@ def final_statement(text: str) -> str | None:
     if not said or "final" not in said[1].casefold() or (_POINTS_TO_BOX.search(said[0]) and not re.search(r"[\d\\$]", said[0])):
         return None  # "The final answer is boxed as requested.": the box is the answer
     return said[0]
+
+
+def states_answer(text: str) -> bool:
+    """The text says what its answer is ("The answer is 5.", "**Final Answer:** $5$"), and not
+    only where to find it ("The final answer is boxed above."), in its last 1,500 characters, where
+    `stated_answer` reads it."""
+    said = _said_answer(text[-1500:])
+    return bool(said) and (bool(re.search(r"[\d\\$]", said)) or choice_letter(said.rstrip(".")) is not None or not _POINTS_TO_BOX.search(said))
 
 
 _POINTS_TO_BOX = re.compile(r"\b(?:box(?:ed)?|above)\b", re.I)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rchain.verify.answers import NUMBER_IN_TEXT, TEXT_WRAPPERS, answer_items, base_number, close, distinct, item_name, latex_math, normalize, number, other_power, prose_numbers, rounds_to, scaled_equation, units, value_key, words
-from rchain.verify.extract import Gold, after_last_boxed, boxed_all, choice_letter, choice_letters, choice_text, chosen_option, final_statement, gold_answers, is_proof_problem, options, reply_parts, stated_answer
+from rchain.verify.extract import Gold, after_last_boxed, boxed_all, choice_letter, choice_letters, choice_text, chosen_option, final_statement, gold_answers, is_proof_problem, options, reply_parts, stated_answer, states_answer
 from rchain.verify.pool import TIMED_OUT, WorkerError
 from rchain.verify.quality import MULTI_PART
 from rchain.verify.symbolic import settle_symbolic
@@ -109,7 +109,9 @@ def _precheck(source: str, problem: str, solution: str, assistant: str, finish_r
         return Decision("unverifiable", "proof_problem", shown_gold)
     answer = answer_text = latex_math(parts.answer)  # Unicode math in LaTeX where answers are read from
     predicted = boxed_all(answer_text)
-    if not predicted:  # some replies box their answer at the end of the reasoning only
+    if not predicted and not states_answer(answer):
+        # Some replies box their answer at the end of the reasoning only; one whose answer part
+        # states its answer is judged by that ("\\boxed{6}. Wait, that's wrong" in the reasoning).
         answer_text = latex_math(parts.think[-2000:])
         predicted = boxed_all(answer_text)
     predicted = [_unwrap_boxed(p) for p in predicted]
