@@ -930,7 +930,8 @@ def test_every_math500_reference_against_its_answer_and_a_near_miss() -> None:
 def test_every_gsm8k_reference_against_its_answer_as_written_and_one_more() -> None:
     """All 1,319 GSM8K test rows ('#### n' references): the reference as a reply, the answer boxed
     with a dollar sign and thousands separators, stated unboxed with a unit; and n + 1, boxed or stated,
-    which is wrong however large n is."""
+    which is wrong however large n is; and "The answer is n or n + 1.", ambiguous (it was correct by
+    its first number)."""
     rows = [json.loads(line) for line in (SHARED_DATA / "numina_samples" / "other_eval_sets" / "gsm8k_test.jsonl").read_text(encoding="utf-8").split("\n") if line.strip()]
     assert len(rows) == 1319
     for row in rows:
@@ -939,6 +940,7 @@ def test_every_gsm8k_reference_against_its_answer_as_written_and_one_more() -> N
         assert judge(row["answer"]) == "correct"
         assert judge(f"She makes $\\boxed{{\\${n:,}}}$.") == judge(f"**Answer:** {n:,} dollars.") == "correct", n
         assert judge(f"$\\boxed{{{n + 1}}}$") == judge(f"The answer is {n + 1}.") == "wrong", n
+        assert judge(f"The answer is {n:,} or {n + 1:,}.") == judge(f"The answer is either ${n}$ or maybe ${n - 1}$.") == "malformed", n
 
 
 def _last_box_one_digit_more(solution: str) -> str | None:

@@ -447,6 +447,8 @@ def _word_problem_number(answer: str, problem: str = "", line: str = "") -> str:
     formula (`\\(...\\)` only: in "$5 and $6" the dollar signs are prices); "3 loaves cost $4 more
     than 2 bagels" -> 4 (the one number of the statement that the problem does not give)."""
     plain = answer.strip("*").strip()
+    if _EITHER_NUMBER.search(plain):
+        return plain  # "5 or 6.": two answers, not its first number
     leading = re.match(r"\$?\s*(-?\d[\d,]*(?:\.\d+)?)\s*%?(?:\s+[A-Za-z][\w\s-]*)?(?:\s*\([^()]*\))?\.?$", plain)
     if leading:
         return leading.group(1)
@@ -470,4 +472,6 @@ def _word_problem_number(answer: str, problem: str = "", line: str = "") -> str:
     return numbers[0] if len(numbers) == 1 else plain
 
 
+#: Two numbers offered as the answer: "5 or 6", "either $5$ or $6$", "5 apples or maybe 6".
+EITHER_NUMBER = _EITHER_NUMBER = re.compile(r"\d[^\s.;]*(?:\s+[A-Za-z]+)?\$?,?\s+or\s+(?:maybe\s+|perhaps\s+|possibly\s+)?\$?-?\d")
 _NUMBER_STATED = re.compile(r"\b(?:is|are|equals)\s+\$?\s*(-?\d[\d,]*(?:\.\d+)?)(?![\d.,]*\s*[-+*/×^])")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rchain.verify.answers import NUMBER_IN_TEXT, TEXT_WRAPPERS, answer_items, base_number, close, distinct, item_name, latex_math, normalize, number, other_power, prose_numbers, rounds_to, scaled_equation, units, value_key, words
-from rchain.verify.extract import Gold, after_last_boxed, boxed_all, choice_letter, choice_letters, choice_text, chosen_option, final_statement, gold_answers, is_proof_problem, options, reply_parts, stated_answer, states_answer
+from rchain.verify.extract import EITHER_NUMBER, Gold, after_last_boxed, boxed_all, choice_letter, choice_letters, choice_text, chosen_option, final_statement, gold_answers, is_proof_problem, options, reply_parts, stated_answer, states_answer
 from rchain.verify.pool import TIMED_OUT, WorkerError
 from rchain.verify.quality import MULTI_PART
 from rchain.verify.symbolic import settle_symbolic
@@ -116,11 +116,14 @@ def _precheck(source: str, problem: str, solution: str, assistant: str, finish_r
         predicted = boxed_all(answer_text)
     predicted = [_unwrap_boxed(p) for p in predicted]
     if not predicted:
-        stated = stated_answer(answer, numeric=source in NUMERIC_SOURCES or _looks_numeric(gold), problem=problem)
+        numeric = source in NUMERIC_SOURCES or _looks_numeric(gold)
+        stated = stated_answer(answer, numeric=numeric, problem=problem)
         if stated is None and choices:
             stated = chosen_option(answer)  # "So the correct choice is (B).", "Option D is correct."
         if stated is None:
             return Decision("malformed", "no_boxed_in_reply", shown_gold)
+        if numeric and EITHER_NUMBER.search(stated):
+            return Decision("malformed", "ambiguous_answer", shown_gold, stated)  # "The answer is 5 or 6."
         outcome = _judge_predicted(source, choices, gold, [stated], shown_gold)
         return dataclasses.replace(outcome, flags=(*outcome.flags, "unboxed_answer"))
     after = after_last_boxed(answer_text)
