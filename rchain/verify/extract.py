@@ -304,7 +304,7 @@ def final_statement(text: str) -> str | None:
     if "final" not in text.casefold():
         return None  # most text after a box is "$." or "\\]": no need for the statement regex
     said = _statement(text)
-    if not said or "final" not in said[1].casefold() or (_POINTS_TO_BOX.search(said[0]) and not re.search(r"[\d\\$]", said[0])):
+    if not said or "final" not in said[1].casefold() or _points_to_box(said[0]):
         return None  # "The final answer is boxed as requested.": the box is the answer
     return said[0]
 
@@ -314,7 +314,12 @@ def states_answer(text: str) -> bool:
     only where to find it ("The final answer is boxed above."), in its last 1,500 characters, where
     `stated_answer` reads it."""
     said = _said_answer(text[-1500:])
-    return bool(said) and (bool(re.search(r"[\d\\$]", said)) or choice_letter(said.rstrip(".")) is not None or not _POINTS_TO_BOX.search(said))
+    return bool(said) and not _points_to_box(said)
+
+
+def _points_to_box(said: str) -> bool:
+    """What a statement says is only where the answer is: "boxed as requested", "boxed above"."""
+    return bool(_POINTS_TO_BOX.search(said)) and not re.search(r"[\d\\$]", said)
 
 
 _POINTS_TO_BOX = re.compile(r"\b(?:box(?:ed)?|above)\b", re.I)
@@ -447,7 +452,7 @@ def _word_problem_number(answer: str, problem: str = "", line: str = "") -> str:
     formula (`\\(...\\)` only: in "$5 and $6" the dollar signs are prices); "3 loaves cost $4 more
     than 2 bagels" -> 4 (the one number of the statement that the problem does not give)."""
     plain = answer.strip("*").strip()
-    if _EITHER_NUMBER.search(plain):
+    if EITHER_NUMBER.search(plain):
         return plain  # "5 or 6.": two answers, not its first number
     leading = re.match(r"\$?\s*(-?\d[\d,]*(?:\.\d+)?)\s*%?(?:\s+[A-Za-z][\w\s-]*)?(?:\s*\([^()]*\))?\.?$", plain)
     if leading:
@@ -473,5 +478,5 @@ def _word_problem_number(answer: str, problem: str = "", line: str = "") -> str:
 
 
 #: Two numbers offered as the answer: "5 or 6", "either $5$ or $6$", "5 apples or maybe 6".
-EITHER_NUMBER = _EITHER_NUMBER = re.compile(r"\d[^\s.;]*(?:\s+[A-Za-z]+)?\$?,?\s+or\s+(?:maybe\s+|perhaps\s+|possibly\s+)?\$?-?\d")
+EITHER_NUMBER = re.compile(r"\d[^\s.;]*(?:\s+[A-Za-z]+)?\$?,?\s+or\s+(?:maybe\s+|perhaps\s+|possibly\s+)?\$?-?\d")
 _NUMBER_STATED = re.compile(r"\b(?:is|are|equals)\s+\$?\s*(-?\d[\d,]*(?:\.\d+)?)(?![\d.,]*\s*[-+*/×^])")
